@@ -1,0 +1,83 @@
+//! Request coalescing (one upstream fill per key, shared by every waiter) and
+//! the short-lived memory of upstream 404/410 answers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+use tokio::time::Instant;
+
+use super::CacheError;
+use crate::store::{FileRecord, MutableRecord};
+
+/// What a fill produces.
+#[derive(Debug, Clone)]
+pub enum Filled {
+    File(FileRecord),
+    Body(MutableRecord),
+}
+
+type SharedFill = Shared<BoxFuture<'static, Result<Filled, CacheError>>>;
+
+#[derive(Default)]
+pub struct Coalescer {
+    running: Mutex<HashMap<String, SharedFill>>,
+}
+
+impl Coalescer {
+    /// Runs `fill` for `key` unless a fill for it is already running, in which
+    /// case this waits for that one. The fill runs in its own task, so it
+    /// completes even if every waiting client disconnects.
+    pub async fn run<F>(&self, key: String, fill: F) -> Result<Filled, CacheError>
+    where
+        F: Future<Output = Result<Filled, CacheError>> + Send + 'static,
+    {
+        let shared = {
+            let mut running = self.running.lock().expect("coalescer lock");
+            if let Some(existing) = running.get(&key) {
+                existing.clone()
+            } else {
+                let task = tokio::spawn(fill);
+                let shared = async move {
+                    task.await.unwrap_or_else(|e| Err(CacheError::Invalid(format!("fill task failed: {e}"))))
+                }
+                .boxed()
+                .shared();
+                running.insert(key.clone(), shared.clone());
+                shared
+            }
+        };
+        let result = shared.clone().await;
+        let mut running = self.running.lock().expect("coalescer lock");
+        if running.get(&key).is_some_and(|current| current.ptr_eq(&shared)) {
+            running.remove(&key);
+        }
+        result
+    }
+}
+
+/// Keys answered 404/410 upstream, with the reason and when that expires.
+#[derive(Default)]
+pub struct NegativeCache {
+    entries: Mutex<HashMap<String, (Instant, String)>>,
+}
+
+impl NegativeCache {
+    pub fn get(&self, key: &str) -> Option<String> {
+        let entries = self.entries.lock().expect("negative cache lock");
+        match entries.get(key) {
+            Some((expires, reason)) if *expires > Instant::now() => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn insert(&self, key: String, reason: String, ttl: std::time::Duration) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().expect("negative cache lock");
+        if entries.len() >= 100_000 {
+            entries.retain(|_, (expires, _)| *expires > now);
+        }
+        entries.insert(key, (now + ttl, reason));
+    }
+}

@@ -1,0 +1,156 @@
+//! The serve-or-fill policy.
+//!
+//! Canonical `.info`, `.mod` and `.zip` files are immutable: a hit is served
+//! from the store, a miss is filled once from upstream (concurrent requests
+//! for the same key wait on that one fill) and kept forever. `list`,
+//! `@latest` and queries are mutable: fresh for `list_ttl`, then refetched,
+//! and served stale when every upstream fails. Upstream 404/410 is
+//! remembered for `negative_ttl`; upstream faults are never remembered.
+
+mod coalesce;
+mod fill;
+mod mutable;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::metrics::Metrics;
+use crate::module::{FileKind, ProxyRequest};
+use crate::store::{FileRecord, Store, StoreError};
+use crate::upstream::{Upstream, UpstreamError};
+
+use coalesce::{Coalescer, NegativeCache};
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Hit,
+    Miss,
+    Stale,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Hit => "hit",
+            Outcome::Miss => "miss",
+            Outcome::Stale => "stale",
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// A stored canonical file, served from its blob.
+    File { record: FileRecord, kind: FileKind, outcome: Outcome },
+    /// A mutable answer held in memory.
+    Body { body: Bytes, content_type: &'static str, fetched_at_ms: u64, outcome: Outcome },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CacheError {
+    /// Absent upstream (404/410) or rejected as not a module; the text is
+    /// the one-line reason for the client.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Upstream(UpstreamError),
+    /// The upstream answered 200 with content that failed a check.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Store(Arc<StoreError>),
+}
+
+impl From<StoreError> for CacheError {
+    fn from(e: StoreError) -> Self {
+        CacheError::Store(Arc::new(e))
+    }
+}
+
+impl From<UpstreamError> for CacheError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::Store(inner) => CacheError::Store(inner),
+            other => CacheError::Upstream(other),
+        }
+    }
+}
+
+/// Freshness settings.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub list_ttl: Duration,
+    pub negative_ttl: Duration,
+}
+
+/// Shared cache state; cheap to clone.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    upstream: Upstream,
+    metrics: Arc<Metrics>,
+    settings: CacheSettings,
+    fills: Coalescer,
+    negative: NegativeCache,
+    clock: Clock,
+}
+
+/// Wall-clock milliseconds that advance with tokio's clock, so paused-time
+/// tests can move freshness forward while stored times stay real.
+struct Clock {
+    wall_at_start_ms: u64,
+    started: tokio::time::Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        Clock { wall_at_start_ms: wall, started: tokio::time::Instant::now() }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.wall_at_start_ms + self.started.elapsed().as_millis() as u64
+    }
+}
+
+impl Cache {
+    pub fn new(store: Store, upstream: Upstream, metrics: Arc<Metrics>, settings: CacheSettings) -> Cache {
+        Cache {
+            inner: Arc::new(Inner {
+                store,
+                upstream,
+                metrics,
+                settings,
+                fills: Coalescer::default(),
+                negative: NegativeCache::default(),
+                clock: Clock::new(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Answers one proxy request from the store or by filling it.
+    pub async fn answer(&self, request: &ProxyRequest) -> Result<Answer, CacheError> {
+        match request {
+            ProxyRequest::File(module, version, kind) => self.file(module, version, *kind).await,
+            ProxyRequest::List(module) => self.list(module).await,
+            ProxyRequest::Latest(module) => self.latest(module).await,
+            ProxyRequest::Query(module, query) => self.query(module, query).await,
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Settings of a modvault instance: built-in defaults, then an optional TOML
+//! file, then `MODVAULT_*` environment variables, then command-line flags.
+//!
+//! Go client variables such as `GOPROXY` are never read: the machine that
+//! runs modvault is often a Go client too.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::upstream::UpstreamList;
+
+pub const DEFAULT_UPSTREAM: &str = "https://goproxy.cn";
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The checked settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub upstream: UpstreamList,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub upstream_concurrency: usize,
+    pub connect_timeout: Duration,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub total_timeout: Duration,
+    pub retries: u32,
+    pub list_ttl: Duration,
+    pub negative_ttl: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults with a given data directory and upstream; used by tests and
+    /// embedders.
+    pub fn new(data_dir: impl Into<PathBuf>, upstream: UpstreamList) -> Config {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            data_dir: data_dir.into(),
+            upstream,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            upstream_concurrency: 64,
+            connect_timeout: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(600),
+            retries: 2,
+            list_ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A setting that failed to parse; the message names the setting, the value
+/// and what would fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting} = {value:?}: {problem}. {fix}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub value: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &str, value: &str, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+        ConfigError { setting: setting.into(), value: value.into(), problem: problem.into(), fix: fix.into() }
+    }
+}
+
+/// Settings as written in the TOML file; every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub upstream: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+    pub upstream_concurrency: Option<usize>,
+    pub connect_timeout: Option<String>,
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub total_timeout: Option<String>,
+    pub retries: Option<u32>,
+    pub list_ttl: Option<String>,
+    pub negative_ttl: Option<String>,
+    pub shutdown_timeout: Option<String>,
+}
+
+/// The server flags; clap fills each from its flag or, failing that, from its
+/// `MODVAULT_*` variable, so a flag wins over the environment.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with settings; flags and MODVAULT_* variables override it.
+    #[arg(long, env = "MODVAULT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "MODVAULT_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+
+    /// Directory of the embedded store (index, blobs, temporary files) [default: ./modvault-data]
+    #[arg(long, env = "MODVAULT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Upstream proxies in GOPROXY list syntax: "a,b" falls through on 404/410, "a|b" on any error; file:///dir reads a module cache download directory [default: https://goproxy.cn]
+    #[arg(long, env = "MODVAULT_UPSTREAM", value_name = "LIST")]
+    pub upstream: Option<String>,
+
+    /// Log format [default: text]
+    #[arg(long, env = "MODVAULT_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter in tracing's EnvFilter syntax, e.g. "info" or "modvault=debug" [default: info]
+    #[arg(long, env = "MODVAULT_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// Maximum upstream fetches running at once, across all modules [default: 64]
+    #[arg(long, env = "MODVAULT_UPSTREAM_CONCURRENCY", value_name = "N")]
+    pub upstream_concurrency: Option<usize>,
+
+    /// Time to establish an upstream connection, e.g. 5s [default: 5s]
+    #[arg(long, env = "MODVAULT_CONNECT_TIMEOUT", value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+
+    /// Time to wait for upstream response headers [default: 30s]
+    #[arg(long, env = "MODVAULT_HEADER_TIMEOUT", value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+
+    /// Longest pause between two chunks of an upstream body before the fetch fails [default: 30s]
+    #[arg(long, env = "MODVAULT_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+
+    /// Deadline for one whole upstream fetch, retries included [default: 10m]
+    #[arg(long, env = "MODVAULT_TOTAL_TIMEOUT", value_name = "DURATION")]
+    pub total_timeout: Option<String>,
+
+    /// Retries of an upstream request after a connection error, 429 or 5xx [default: 2]
+    #[arg(long, env = "MODVAULT_RETRIES", value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// How long list, @latest and query answers stay fresh [default: 60s]
+    #[arg(long, env = "MODVAULT_LIST_TTL", value_name = "DURATION")]
+    pub list_ttl: Option<String>,
+
+    /// How long an upstream 404/410 is remembered [default: 60s]
+    #[arg(long, env = "MODVAULT_NEGATIVE_TTL", value_name = "DURATION")]
+    pub negative_ttl: Option<String>,
+
+    /// Time in-flight requests get to finish after SIGTERM or SIGINT [default: 30s]
+    #[arg(long, env = "MODVAULT_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
+    pub shutdown_timeout: Option<String>,
+}
+
+impl ServeArgs {
+    /// Layers defaults, the TOML file, then these arguments (which already
+    /// carry the environment) into a checked [`Config`].
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_file_settings(path)?,
+            None => FileSettings::default(),
+        };
+        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
+
+        let upstream_text = pick(&self.upstream, &file.upstream).unwrap_or_else(|| DEFAULT_UPSTREAM.to_string());
+        let upstream = UpstreamList::parse(&upstream_text)
+            .map_err(|e| ConfigError::new("upstream", &upstream_text, e.to_string(), e.fix()))?;
+        let data_dir = self.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("modvault-data"));
+        let mut config = Config::new(data_dir, upstream);
+
+        if let Some(listen) = pick(&self.listen, &file.listen) {
+            config.listen = listen.parse().map_err(|_| {
+                ConfigError::new("listen", &listen, "not an address and port", "Use a form like 127.0.0.1:8080 or [::]:8080.")
+            })?;
+        }
+        if let Some(format) = self.log_format.or(file.log_format) {
+            config.log_format = format;
+        }
+        if let Some(level) = pick(&self.log_level, &file.log_level) {
+            config.log_level = level;
+        }
+        if let Some(n) = self.upstream_concurrency.or(file.upstream_concurrency) {
+            if n == 0 {
+                return Err(ConfigError::new("upstream_concurrency", "0", "must be at least 1", "Use a positive number such as 64."));
+            }
+            config.upstream_concurrency = n;
+        }
+        if let Some(n) = self.retries.or(file.retries) {
+            config.retries = n;
+        }
+
+        let durations: [(&str, &Option<String>, &Option<String>, &mut Duration); 7] = [
+            ("connect_timeout", &self.connect_timeout, &file.connect_timeout, &mut config.connect_timeout),
+            ("header_timeout", &self.header_timeout, &file.header_timeout, &mut config.header_timeout),
+            ("idle_timeout", &self.idle_timeout, &file.idle_timeout, &mut config.idle_timeout),
+            ("total_timeout", &self.total_timeout, &file.total_timeout, &mut config.total_timeout),
+            ("list_ttl", &self.list_ttl, &file.list_ttl, &mut config.list_ttl),
+            ("negative_ttl", &self.negative_ttl, &file.negative_ttl, &mut config.negative_ttl),
+            ("shutdown_timeout", &self.shutdown_timeout, &file.shutdown_timeout, &mut config.shutdown_timeout),
+        ];
+        for (name, flag, from_file, slot) in durations {
+            if let Some(text) = pick(flag, from_file) {
+                *slot = parse_duration(&text).map_err(|problem| {
+                    ConfigError::new(name, &text, problem, "Write a number with a unit: ms, s, m or h (for example 30s or 10m).")
+                })?;
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("config", &shown, format!("cannot read the file: {e}"), "Check the path given to --config or MODVAULT_CONFIG."))?;
+    toml::from_str(&text).map_err(|e| {
+        let problem = e.message().to_string();
+        ConfigError::new("config", &shown, problem, "Fix the TOML file; keys are those of `modvault serve --help` with underscores, such as list_ttl = \"60s\".")
+    })
+}
+
+/// Parses durations such as `250ms`, `30s`, `10m`, `1h` or `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err("expected a number".into());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| "number too large".to_string())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            "" => return Err("missing unit".into()),
+            other => return Err(format!("unknown unit {other:?}")),
+        };
+        total += part;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_duration_reads_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("modvault.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nlist_ttl = \"5m\"\nupstream_concurrency = 8\n").unwrap();
+        let args = ServeArgs { config: Some(file), listen: Some("127.0.0.1:9100".into()), ..Default::default() };
+
+        let config = args.resolve().unwrap();
+
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(config.list_ttl, Duration::from_secs(300));
+        assert_eq!(config.upstream_concurrency, 8);
+        assert_eq!(config.negative_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_setting_names_setting_value_and_fix() {
+        let args = ServeArgs { list_ttl: Some("soon".into()), ..Default::default() };
+        let message = args.resolve().unwrap_err().to_string();
+        assert!(message.contains("list_ttl"), "{message}");
+        assert!(message.contains("\"soon\""), "{message}");
+        assert!(message.contains("30s"), "{message}");
+    }
+
+    #[test]
+    fn unknown_file_key_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("modvault.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let args = ServeArgs { config: Some(file), ..Default::default() };
+        let message = args.resolve().unwrap_err().to_string();
+        assert!(message.contains("lisen"), "{message}");
+    }
+}

@@ -1,0 +1,138 @@
+//! The GOPROXY handler: parse and check the path, answer from the cache, and
+//! record the request in the metrics.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::error::ErrorResponse;
+use super::respond::{Content, Representation};
+use super::AppState;
+use crate::cache::{Answer, Outcome};
+use crate::module::{parse_request_path, FileKind, ProxyRequest};
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const SHORT: &str = "public, max-age=60";
+
+fn endpoint_of(request: &ProxyRequest) -> &'static str {
+    match request {
+        ProxyRequest::List(_) => "list",
+        ProxyRequest::Latest(_) => "latest",
+        ProxyRequest::Query(..) => "info",
+        ProxyRequest::File(_, _, FileKind::Info) => "info",
+        ProxyRequest::File(_, _, FileKind::Mod) => "mod",
+        ProxyRequest::File(_, _, FileKind::Zip) => "zip",
+    }
+}
+
+pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = (StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are allowed\n").into_response();
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        record(&state, "other", "rejected", response.status(), started, 0);
+        return response;
+    }
+
+    let raw = uri.path().trim_start_matches('/');
+    let request = match parse_request_path(raw) {
+        Ok(request) => request,
+        Err(reason) => {
+            tracing::debug!(path = raw, reason, "rejected path");
+            let response = ErrorResponse::rejected(reason).into_response();
+            record(&state, "other", "rejected", response.status(), started, 0);
+            return response;
+        }
+    };
+    let endpoint = endpoint_of(&request);
+    let head = method == Method::HEAD;
+
+    let (response, outcome) = match state.cache.answer(&request).await {
+        Ok(answer) => answer_response(&state, answer, &headers, head).await,
+        Err(err) => {
+            let error = ErrorResponse::from(&err);
+            if error.status == StatusCode::NOT_FOUND {
+                tracing::debug!(module = %request.module(), endpoint, reason = %err, "not found");
+            }
+            let outcome = error.outcome;
+            (error.into_response(), outcome)
+        }
+    };
+    let sent = if head { 0 } else { content_length(&response) };
+    record(&state, endpoint, outcome, response.status(), started, sent);
+    if outcome == "hit" {
+        tracing::debug!(module = %request.module(), endpoint, status = response.status().as_u16(), "hit");
+    }
+    response
+}
+
+async fn answer_response(state: &AppState, answer: Answer, headers: &HeaderMap, head: bool) -> (Response, &'static str) {
+    let (representation, outcome) = match answer {
+        Answer::File { record, kind, outcome } => {
+            let path = state.cache.store().blob_path(&record.sha256);
+            let representation = Representation {
+                content: Content::Blob(path),
+                len: record.size,
+                sha256: record.sha256,
+                modified_secs: record.stored_at,
+                content_type: kind.content_type(),
+                cache_control: IMMUTABLE,
+            };
+            (representation, outcome)
+        }
+        Answer::Body { body, content_type, fetched_at_ms, outcome } => {
+            let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+            let representation = Representation {
+                len: body.len() as u64,
+                content: Content::Memory(body),
+                sha256,
+                modified_secs: fetched_at_ms / 1000,
+                content_type,
+                cache_control: if outcome == Outcome::Stale { "no-cache" } else { SHORT },
+            };
+            (representation, outcome)
+        }
+    };
+
+    match representation.respond(headers, head).await {
+        Ok(mut response) => {
+            let label = if outcome == Outcome::Stale { "STALE" } else if outcome == Outcome::Hit { "HIT" } else { "MISS" };
+            response.headers_mut().insert("x-cache", HeaderValue::from_static(label));
+            if outcome == Outcome::Stale {
+                response.headers_mut().insert(header::WARNING, HeaderValue::from_static("110 modvault \"Response is Stale\""));
+            }
+            (response, outcome.label())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading a stored file failed");
+            let error = ErrorResponse { status: StatusCode::INTERNAL_SERVER_ERROR, reason: format!("reading a stored file failed: {e}"), outcome: "error" };
+            (error.into_response(), "error")
+        }
+    }
+}
+
+fn content_length(response: &Response) -> u64 {
+    response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn record(state: &AppState, endpoint: &str, outcome: &str, status: StatusCode, started: Instant, sent: u64) {
+    let class = match status.as_u16() {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let metrics = &state.metrics;
+    metrics.requests.with_label_values(&[endpoint, outcome, class]).inc();
+    metrics.request_duration.with_label_values(&[endpoint]).observe(started.elapsed().as_secs_f64());
+    if sent > 0 {
+        metrics.bytes_served.with_label_values(&[endpoint]).inc_by(sent);
+    }
+}

@@ -1,0 +1,108 @@
+//! modvault: a caching Go module proxy.
+//!
+//! Components, in the order a request meets them:
+//! - [`http`]: routing, the GOPROXY handler, status mapping, service pages;
+//! - [`module`]: checked module paths and versions parsed from URLs;
+//! - [`cache`]: serve from the store or fill once from upstream;
+//! - [`upstream`]: the GOPROXY-style upstream chain and HTTP client;
+//! - [`verify`]: module zip rules and `h1:` hashes;
+//! - [`store`]: the sled index and content-addressed blobs;
+//! - [`metrics`]: the Prometheus registry;
+//! - [`config`]: settings from defaults, TOML, environment and flags.
+
+pub mod cache;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod module;
+pub mod store;
+pub mod upstream;
+pub mod verify;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use cache::{Cache, CacheSettings};
+use config::Config;
+use http::AppState;
+use metrics::Metrics;
+use store::Store;
+use upstream::{FetchSettings, Upstream};
+
+/// Opens the store and builds the shared state for `config`.
+pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    let data_dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
+        .await?
+        .with_context(|| format!("cannot open the store in {} (set --data-dir or MODVAULT_DATA_DIR to a writable directory)", config.data_dir.display()))?;
+
+    let metrics = Arc::new(Metrics::new());
+    let settings = FetchSettings {
+        connect_timeout: config.connect_timeout,
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        total_timeout: config.total_timeout,
+        retries: config.retries,
+        concurrency: config.upstream_concurrency,
+    };
+    let upstream = Upstream::new(config.upstream.clone(), settings, metrics.clone()).context("cannot build the upstream HTTP client")?;
+    let cache_settings = CacheSettings { list_ttl: config.list_ttl, negative_ttl: config.negative_ttl };
+    let cache = Cache::new(store, upstream, metrics.clone(), cache_settings);
+    Ok(AppState { cache, metrics })
+}
+
+/// The router for a built state.
+pub fn app(state: AppState) -> Router {
+    http::router(state)
+}
+
+/// Serves on `listener` until `shutdown` completes, then lets in-flight
+/// requests finish for up to `config.shutdown_timeout` and flushes the index.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let state = build_state(&config).await?;
+    log_settings(&config, &listener);
+
+    let store = state.cache.store().clone();
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let notify = stopping.clone();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing requests");
+        notify.notify_one();
+    });
+
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(config.shutdown_timeout).await;
+    };
+    tokio::select! {
+        result = server => result.context("server failed")?,
+        _ = deadline => tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown deadline reached; dropping open requests"),
+    }
+
+    store.flush().await.context("flushing the index failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn log_settings(config: &Config, listener: &TcpListener) {
+    let upstream: Vec<String> = config.upstream.entries.iter().map(|e| e.source.to_string()).collect();
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(
+        listen = %address,
+        data_dir = %config.data_dir.display(),
+        upstream = ?upstream,
+        upstream_concurrency = config.upstream_concurrency,
+        list_ttl = ?config.list_ttl,
+        negative_ttl = ?config.negative_ttl,
+        connect_timeout = ?config.connect_timeout,
+        header_timeout = ?config.header_timeout,
+        idle_timeout = ?config.idle_timeout,
+        total_timeout = ?config.total_timeout,
+        "modvault started"
+    );
+}

@@ -1,0 +1,236 @@
+//! The embedded store: a sled index plus content-addressed blobs in the data
+//! directory.
+//!
+//! Layout: `index/` (sled), `blobs/<2 hex>/<62 hex>` (files named by their
+//! SHA-256), `tmp/` (fills in progress, emptied at startup). A fill streams
+//! into `tmp/`, is hashed and checked, fsynced, renamed into `blobs/`, and
+//! only then indexed, so a crash at any moment leaves no partial entry
+//! visible. Canonical files are write-once: the first committed record for a
+//! key is kept forever.
+
+mod blob;
+mod record;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use blob::{BlobWriter, FinishedBlob};
+pub use record::{FileRecord, MutableRecord};
+
+use crate::module::{encode_element, FileKind, ModulePath, Version};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O failed on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("store index failed: {0}")]
+    Index(#[from] sled::Error),
+    #[error("store record {key:?} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// Object counts and sizes, kept in memory and exported as metrics.
+#[derive(Debug, Default)]
+pub struct StoreTotals {
+    pub info: AtomicU64,
+    pub modfiles: AtomicU64,
+    pub zips: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl StoreTotals {
+    fn add(&self, kind: FileKind, size: u64) {
+        let counter = match kind {
+            FileKind::Info => &self.info,
+            FileKind::Mod => &self.modfiles,
+            FileKind::Zip => &self.zips,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+    }
+}
+
+/// The local store. Cloning shares the same index and directories.
+#[derive(Clone)]
+pub struct Store {
+    root: PathBuf,
+    db: sled::Db,
+    files: sled::Tree,
+    mutable: sled::Tree,
+    meta: sled::Tree,
+    totals: Arc<StoreTotals>,
+}
+
+/// The index key of a canonical file: `<encoded path>@<encoded version>/<kind>`.
+pub fn file_key(module: &ModulePath, version: &Version, kind: FileKind) -> String {
+    format!("{}@{}/{}", module.encoded(), encode_element(version.as_str()), kind.extension())
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `root`, removing temporary files left
+    /// by an earlier process.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for sub in ["blobs", "tmp"] {
+            let dir = root.join(sub);
+            std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        }
+        let tmp = root.join("tmp");
+        let mut removed = 0usize;
+        for entry in std::fs::read_dir(&tmp).map_err(io_error(&tmp))? {
+            let entry = entry.map_err(io_error(&tmp))?;
+            std::fs::remove_file(entry.path()).map_err(io_error(&entry.path()))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            tracing::info!(removed, "removed leftover temporary files");
+        }
+
+        let db = sled::Config::new().path(root.join("index")).flush_every_ms(Some(500)).open()?;
+        let store = Store {
+            root: root.to_path_buf(),
+            files: db.open_tree("files")?,
+            mutable: db.open_tree("mutable")?,
+            meta: db.open_tree("meta")?,
+            db,
+            totals: Arc::new(StoreTotals::default()),
+        };
+        store.count_totals()?;
+        Ok(store)
+    }
+
+    fn count_totals(&self) -> Result<(), StoreError> {
+        for item in self.files.iter() {
+            let (key, value) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let record = FileRecord::decode(&key, &value)?;
+            if let Some(kind) = kind_of_key(&key) {
+                self.totals.add(kind, record.size);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn totals(&self) -> &StoreTotals {
+        &self.totals
+    }
+
+    pub fn blob_path(&self, sha256_hex: &str) -> PathBuf {
+        self.root.join("blobs").join(&sha256_hex[..2]).join(&sha256_hex[2..])
+    }
+
+    pub fn get_file(&self, key: &str) -> Result<Option<FileRecord>, StoreError> {
+        match self.files.get(key.as_bytes())? {
+            Some(value) => Ok(Some(FileRecord::decode(key, &value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts a temporary file for a fill.
+    pub async fn new_blob(&self) -> Result<BlobWriter, StoreError> {
+        BlobWriter::create(&self.root.join("tmp")).await
+    }
+
+    /// Moves a finished blob into place and indexes it under `key`, unless
+    /// the key already has a record: then the stored record wins and is
+    /// returned, so a key never changes once written.
+    pub async fn commit_file(&self, key: &str, kind: FileKind, blob: FinishedBlob, h1: Option<String>) -> Result<FileRecord, StoreError> {
+        if let Some(existing) = self.get_file(key)? {
+            return Ok(existing);
+        }
+        let record = FileRecord { sha256: blob.sha256_hex(), size: blob.size(), stored_at: unix_now(), h1 };
+        let target = self.blob_path(&record.sha256);
+        blob.persist(&target).await?;
+
+        let swapped = self.files.compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(record.encode()))?;
+        if let Err(conflict) = swapped {
+            let current = conflict.current.ok_or_else(|| StoreError::Corrupt { key: key.into(), reason: "vanished during commit".into() })?;
+            return FileRecord::decode(key, &current);
+        }
+        self.db.flush_async().await?;
+        self.totals.add(kind, record.size);
+        Ok(record)
+    }
+
+    /// Canonical versions of `module` that have at least one stored file.
+    pub fn stored_versions(&self, module: &ModulePath) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("{}@", module.encoded());
+        let mut versions = Vec::new();
+        for item in self.files.scan_prefix(prefix.as_bytes()) {
+            let (key, _) = item?;
+            let key = String::from_utf8_lossy(&key);
+            let Some(rest) = key.strip_prefix(&prefix) else { continue };
+            let Some((encoded, _kind)) = rest.rsplit_once('/') else { continue };
+            let Some(version) = crate::module::decode_element(encoded) else { continue };
+            if versions.last() != Some(&version) {
+                versions.push(version);
+            }
+        }
+        versions.dedup();
+        Ok(versions)
+    }
+
+    pub fn get_mutable(&self, key: &str) -> Result<Option<MutableRecord>, StoreError> {
+        match self.mutable.get(key.as_bytes())? {
+            Some(value) => Ok(Some(MutableRecord::decode(key, &value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces a mutable answer (list, @latest, query); flushed lazily since
+    /// losing one only costs a refetch.
+    pub fn put_mutable(&self, key: &str, record: &MutableRecord) -> Result<(), StoreError> {
+        self.mutable.insert(key.as_bytes(), record.encode())?;
+        Ok(())
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    pub async fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta.insert(key.as_bytes(), value)?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Checks that the index answers and the data directory takes writes.
+    pub async fn check_ready(&self) -> Result<(), StoreError> {
+        self.files.get(b"readiness-probe")?;
+        let probe = self.root.join("tmp").join(format!("ready-{}", rand::random::<u64>()));
+        tokio::fs::write(&probe, b"ok").await.map_err(io_error(&probe))?;
+        let read = tokio::fs::read(&probe).await.map_err(io_error(&probe));
+        let _ = tokio::fs::remove_file(&probe).await;
+        if read? != b"ok" {
+            return Err(StoreError::Corrupt { key: probe.display().to_string(), reason: "read back different bytes".into() });
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+fn kind_of_key(key: &str) -> Option<FileKind> {
+    match key.rsplit_once('/')?.1 {
+        "info" => Some(FileKind::Info),
+        "mod" => Some(FileKind::Mod),
+        "zip" => Some(FileKind::Zip),
+        _ => None,
+    }
+}
