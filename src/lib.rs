@@ -35,6 +35,12 @@ use upstream::{FetchSettings, Upstream};
 
 /// Opens the store and builds the shared state for `config`.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    build_state_with_clock(config, Arc::new(cache::SystemClock)).await
+}
+
+/// Like [`build_state`], with the clock that decides freshness; tests pass a
+/// [`cache::ManualClock`] to move time forward.
+pub async fn build_state_with_clock(config: &Config, clock: Arc<dyn cache::Clock>) -> anyhow::Result<AppState> {
     let data_dir = config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await?
@@ -51,7 +57,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     };
     let upstream = Upstream::new(config.upstream.clone(), settings, metrics.clone()).context("cannot build the upstream HTTP client")?;
     let cache_settings = CacheSettings { list_ttl: config.list_ttl, negative_ttl: config.negative_ttl };
-    let cache = Cache::new(store, upstream, metrics.clone(), cache_settings);
+    let cache = Cache::new(store, upstream, metrics.clone(), cache_settings, clock);
     Ok(AppState { cache, metrics })
 }
 
@@ -64,7 +70,12 @@ pub fn app(state: AppState) -> Router {
 /// requests finish for up to `config.shutdown_timeout` and flushes the index.
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let state = build_state(&config).await?;
-    log_settings(&config, &listener);
+    serve(listener, state, &config, shutdown).await
+}
+
+/// Serves a built state; see [`run`].
+pub async fn serve(listener: TcpListener, state: AppState, config: &Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    log_settings(config, &listener);
 
     let store = state.cache.store().clone();
     let stopping = Arc::new(tokio::sync::Notify::new());

@@ -6,7 +6,6 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
-use tokio::time::Instant;
 
 use super::CacheError;
 use crate::store::{FileRecord, MutableRecord};
@@ -57,27 +56,27 @@ impl Coalescer {
     }
 }
 
-/// Keys answered 404/410 upstream, with the reason and when that expires.
+/// Keys answered 404/410 upstream, with the reason and the clock time in
+/// milliseconds when that memory expires.
 #[derive(Default)]
 pub struct NegativeCache {
-    entries: Mutex<HashMap<String, (Instant, String)>>,
+    entries: Mutex<HashMap<String, (u64, String)>>,
 }
 
 impl NegativeCache {
-    pub fn get(&self, key: &str) -> Option<String> {
+    pub fn get(&self, key: &str, now_ms: u64) -> Option<String> {
         let entries = self.entries.lock().expect("negative cache lock");
         match entries.get(key) {
-            Some((expires, reason)) if *expires > Instant::now() => Some(reason.clone()),
+            Some((expires, reason)) if *expires > now_ms => Some(reason.clone()),
             _ => None,
         }
     }
 
-    pub fn insert(&self, key: String, reason: String, ttl: std::time::Duration) {
-        let now = Instant::now();
+    pub fn insert(&self, key: String, reason: String, now_ms: u64, ttl: std::time::Duration) {
         let mut entries = self.entries.lock().expect("negative cache lock");
         if entries.len() >= 100_000 {
-            entries.retain(|_, (expires, _)| *expires > now);
+            entries.retain(|_, (expires, _)| *expires > now_ms);
         }
-        entries.insert(key, (now + ttl, reason));
+        entries.insert(key, (now_ms + ttl.as_millis() as u64, reason));
     }
 }

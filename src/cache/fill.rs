@@ -26,7 +26,7 @@ impl Cache {
         if let Some(record) = self.inner.store.get_file(&key)? {
             return Ok(Answer::File { record, kind, outcome: Outcome::Hit });
         }
-        if let Some(reason) = self.inner.negative.get(&key) {
+        if let Some(reason) = self.inner.negative.get(&key, self.inner.clock.now_ms()) {
             return Err(CacheError::NotFound(reason));
         }
 
@@ -57,7 +57,7 @@ impl Cache {
             ),
             Err(CacheError::Upstream(e)) if e.is_not_found() => {
                 tracing::debug!(module = %module, version = %version, file = kind.extension(), reason = %e, "not found upstream");
-                self.inner.negative.insert(key.clone(), e.to_string(), self.inner.settings.negative_ttl);
+                self.inner.negative.insert(key.clone(), e.to_string(), self.inner.clock.now_ms(), self.inner.settings.negative_ttl);
             }
             Err(e) => tracing::warn!(module = %module, version = %version, file = kind.extension(), error = %e, "fill failed"),
         }

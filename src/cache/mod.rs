@@ -7,6 +7,7 @@
 //! and served stale when every upstream fails. Upstream 404/410 is
 //! remembered for `negative_ttl`; upstream faults are never remembered.
 
+mod clock;
 mod coalesce;
 mod fill;
 mod mutable;
@@ -21,6 +22,7 @@ use crate::module::{FileKind, ProxyRequest};
 use crate::store::{FileRecord, Store, StoreError};
 use crate::upstream::{Upstream, UpstreamError};
 
+pub use clock::{Clock, ManualClock, SystemClock};
 use coalesce::{Coalescer, NegativeCache};
 
 /// Where an answer came from.
@@ -100,29 +102,11 @@ struct Inner {
     settings: CacheSettings,
     fills: Coalescer,
     negative: NegativeCache,
-    clock: Clock,
-}
-
-/// Wall-clock milliseconds that advance with tokio's clock, so paused-time
-/// tests can move freshness forward while stored times stay real.
-struct Clock {
-    wall_at_start_ms: u64,
-    started: tokio::time::Instant,
-}
-
-impl Clock {
-    fn new() -> Clock {
-        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        Clock { wall_at_start_ms: wall, started: tokio::time::Instant::now() }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.wall_at_start_ms + self.started.elapsed().as_millis() as u64
-    }
+    clock: Arc<dyn Clock>,
 }
 
 impl Cache {
-    pub fn new(store: Store, upstream: Upstream, metrics: Arc<Metrics>, settings: CacheSettings) -> Cache {
+    pub fn new(store: Store, upstream: Upstream, metrics: Arc<Metrics>, settings: CacheSettings, clock: Arc<dyn Clock>) -> Cache {
         Cache {
             inner: Arc::new(Inner {
                 store,
@@ -131,7 +115,7 @@ impl Cache {
                 settings,
                 fills: Coalescer::default(),
                 negative: NegativeCache::default(),
-                clock: Clock::new(),
+                clock,
             }),
         }
     }

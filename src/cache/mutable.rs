@@ -79,7 +79,7 @@ impl Cache {
                 return Ok((cached, Outcome::Hit));
             }
         }
-        if let Some(reason) = self.inner.negative.get(key) {
+        if let Some(reason) = self.inner.negative.get(key, self.inner.clock.now_ms()) {
             return Err(CacheError::NotFound(reason));
         }
 
@@ -122,7 +122,7 @@ impl Cache {
             Err(e) if e.is_not_found() => {
                 tracing::debug!(module = %module, path, reason = %e, "not found upstream");
                 let reason = e.to_string();
-                self.inner.negative.insert(key, reason.clone(), self.inner.settings.negative_ttl);
+                self.inner.negative.insert(key, reason.clone(), self.inner.clock.now_ms(), self.inner.settings.negative_ttl);
                 return Err(CacheError::NotFound(reason));
             }
             Err(e) => return Err(e.into()),
