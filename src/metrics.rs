@@ -60,7 +60,7 @@ impl Metrics {
         r.register(Box::new(build_info.clone())).expect("unique metric");
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
 
-        Metrics {
+        let metrics = Metrics {
             requests: counter(&r, "modvault_http_requests_total", "HTTP requests by endpoint, outcome and status class.", &["endpoint", "outcome", "status_class"]),
             request_duration: histogram(&r, "modvault_http_request_duration_seconds", "HTTP request duration until the response head is ready.", &["endpoint"]),
             upstream_requests: counter(&r, "modvault_upstream_requests_total", "Upstream requests by kind and outcome.", &["kind", "outcome"]),
@@ -75,6 +75,32 @@ impl Metrics {
             store_objects,
             store_bytes,
             registry: r,
+        };
+        metrics.create_series();
+        metrics
+    }
+
+    /// Creates the common series at zero, so every metric name appears on
+    /// /metrics from startup and rate() queries have a starting point.
+    fn create_series(&self) {
+        for endpoint in ["list", "info", "mod", "zip", "latest"] {
+            for outcome in ["hit", "miss"] {
+                self.requests.with_label_values(&[endpoint, outcome, "2xx"]);
+            }
+            self.requests.with_label_values(&[endpoint, "not_found", "4xx"]);
+            self.requests.with_label_values(&[endpoint, "error", "5xx"]);
+            self.request_duration.with_label_values(&[endpoint]);
+            self.bytes_served.with_label_values(&[endpoint]);
+            self.upstream_requests.with_label_values(&[endpoint, "ok"]);
+            self.upstream_requests.with_label_values(&[endpoint, "error"]);
+            self.upstream_duration.with_label_values(&[endpoint]);
+            self.bytes_fetched.with_label_values(&[endpoint]);
+        }
+        for endpoint in ["list", "latest", "info"] {
+            self.stale_responses.with_label_values(&[endpoint]);
+        }
+        for reason in ["zip_rules", "checksum_mismatch", "proof"] {
+            self.verification_failures.with_label_values(&[reason]);
         }
     }
 
