@@ -76,8 +76,18 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub fn new(setting: &str, value: &str, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
-        ConfigError { setting: setting.into(), value: value.into(), problem: problem.into(), fix: fix.into() }
+    pub fn new(
+        setting: &str,
+        value: &str,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            setting: setting.into(),
+            value: value.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
     }
 }
 
@@ -174,17 +184,28 @@ impl ServeArgs {
             Some(path) => read_file_settings(path)?,
             None => FileSettings::default(),
         };
-        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
+        let pick =
+            |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
 
-        let upstream_text = pick(&self.upstream, &file.upstream).unwrap_or_else(|| DEFAULT_UPSTREAM.to_string());
+        let upstream_text =
+            pick(&self.upstream, &file.upstream).unwrap_or_else(|| DEFAULT_UPSTREAM.to_string());
         let upstream = UpstreamList::parse(&upstream_text)
             .map_err(|e| ConfigError::new("upstream", &upstream_text, e.to_string(), e.fix()))?;
-        let data_dir = self.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("modvault-data"));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("modvault-data"));
         let mut config = Config::new(data_dir, upstream);
 
         if let Some(listen) = pick(&self.listen, &file.listen) {
             config.listen = listen.parse().map_err(|_| {
-                ConfigError::new("listen", &listen, "not an address and port", "Use a form like 127.0.0.1:8080 or [::]:8080.")
+                ConfigError::new(
+                    "listen",
+                    &listen,
+                    "not an address and port",
+                    "Use a form like 127.0.0.1:8080 or [::]:8080.",
+                )
             })?;
         }
         if let Some(format) = self.log_format.or(file.log_format) {
@@ -195,7 +216,12 @@ impl ServeArgs {
         }
         if let Some(n) = self.upstream_concurrency.or(file.upstream_concurrency) {
             if n == 0 {
-                return Err(ConfigError::new("upstream_concurrency", "0", "must be at least 1", "Use a positive number such as 64."));
+                return Err(ConfigError::new(
+                    "upstream_concurrency",
+                    "0",
+                    "must be at least 1",
+                    "Use a positive number such as 64.",
+                ));
             }
             config.upstream_concurrency = n;
         }
@@ -204,18 +230,58 @@ impl ServeArgs {
         }
 
         let durations: [(&str, &Option<String>, &Option<String>, &mut Duration); 7] = [
-            ("connect_timeout", &self.connect_timeout, &file.connect_timeout, &mut config.connect_timeout),
-            ("header_timeout", &self.header_timeout, &file.header_timeout, &mut config.header_timeout),
-            ("idle_timeout", &self.idle_timeout, &file.idle_timeout, &mut config.idle_timeout),
-            ("total_timeout", &self.total_timeout, &file.total_timeout, &mut config.total_timeout),
-            ("list_ttl", &self.list_ttl, &file.list_ttl, &mut config.list_ttl),
-            ("negative_ttl", &self.negative_ttl, &file.negative_ttl, &mut config.negative_ttl),
-            ("shutdown_timeout", &self.shutdown_timeout, &file.shutdown_timeout, &mut config.shutdown_timeout),
+            (
+                "connect_timeout",
+                &self.connect_timeout,
+                &file.connect_timeout,
+                &mut config.connect_timeout,
+            ),
+            (
+                "header_timeout",
+                &self.header_timeout,
+                &file.header_timeout,
+                &mut config.header_timeout,
+            ),
+            (
+                "idle_timeout",
+                &self.idle_timeout,
+                &file.idle_timeout,
+                &mut config.idle_timeout,
+            ),
+            (
+                "total_timeout",
+                &self.total_timeout,
+                &file.total_timeout,
+                &mut config.total_timeout,
+            ),
+            (
+                "list_ttl",
+                &self.list_ttl,
+                &file.list_ttl,
+                &mut config.list_ttl,
+            ),
+            (
+                "negative_ttl",
+                &self.negative_ttl,
+                &file.negative_ttl,
+                &mut config.negative_ttl,
+            ),
+            (
+                "shutdown_timeout",
+                &self.shutdown_timeout,
+                &file.shutdown_timeout,
+                &mut config.shutdown_timeout,
+            ),
         ];
         for (name, flag, from_file, slot) in durations {
             if let Some(text) = pick(flag, from_file) {
                 *slot = parse_duration(&text).map_err(|problem| {
-                    ConfigError::new(name, &text, problem, "Write a number with a unit: ms, s, m or h (for example 30s or 10m).")
+                    ConfigError::new(
+                        name,
+                        &text,
+                        problem,
+                        "Write a number with a unit: ms, s, m or h (for example 30s or 10m).",
+                    )
                 })?;
             }
         }
@@ -225,8 +291,14 @@ impl ServeArgs {
 
 fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new("config", &shown, format!("cannot read the file: {e}"), "Check the path given to --config or MODVAULT_CONFIG."))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            "config",
+            &shown,
+            format!("cannot read the file: {e}"),
+            "Check the path given to --config or MODVAULT_CONFIG.",
+        )
+    })?;
     toml::from_str(&text).map_err(|e| {
         let problem = e.message().to_string();
         ConfigError::new("config", &shown, problem, "Fix the TOML file; keys are those of `modvault serve --help` with underscores, such as list_ttl = \"60s\".")
@@ -246,7 +318,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err("expected a number".into());
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| "number too large".to_string())?;
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| "number too large".to_string())?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];
@@ -283,8 +357,16 @@ mod tests {
     fn flags_override_file_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("modvault.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nlist_ttl = \"5m\"\nupstream_concurrency = 8\n").unwrap();
-        let args = ServeArgs { config: Some(file), listen: Some("127.0.0.1:9100".into()), ..Default::default() };
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nlist_ttl = \"5m\"\nupstream_concurrency = 8\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            listen: Some("127.0.0.1:9100".into()),
+            ..Default::default()
+        };
 
         let config = args.resolve().unwrap();
 
@@ -296,7 +378,10 @@ mod tests {
 
     #[test]
     fn bad_setting_names_setting_value_and_fix() {
-        let args = ServeArgs { list_ttl: Some("soon".into()), ..Default::default() };
+        let args = ServeArgs {
+            list_ttl: Some("soon".into()),
+            ..Default::default()
+        };
         let message = args.resolve().unwrap_err().to_string();
         assert!(message.contains("list_ttl"), "{message}");
         assert!(message.contains("\"soon\""), "{message}");
@@ -308,7 +393,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("modvault.toml");
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();
-        let args = ServeArgs { config: Some(file), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
         let message = args.resolve().unwrap_err().to_string();
         assert!(message.contains("lisen"), "{message}");
     }

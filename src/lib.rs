@@ -40,7 +40,10 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
 
 /// Like [`build_state`], with the clock that decides freshness; tests pass a
 /// [`cache::ManualClock`] to move time forward.
-pub async fn build_state_with_clock(config: &Config, clock: Arc<dyn cache::Clock>) -> anyhow::Result<AppState> {
+pub async fn build_state_with_clock(
+    config: &Config,
+    clock: Arc<dyn cache::Clock>,
+) -> anyhow::Result<AppState> {
     let data_dir = config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await?
@@ -55,8 +58,12 @@ pub async fn build_state_with_clock(config: &Config, clock: Arc<dyn cache::Clock
         retries: config.retries,
         concurrency: config.upstream_concurrency,
     };
-    let upstream = Upstream::new(config.upstream.clone(), settings, metrics.clone()).context("cannot build the upstream HTTP client")?;
-    let cache_settings = CacheSettings { list_ttl: config.list_ttl, negative_ttl: config.negative_ttl };
+    let upstream = Upstream::new(config.upstream.clone(), settings, metrics.clone())
+        .context("cannot build the upstream HTTP client")?;
+    let cache_settings = CacheSettings {
+        list_ttl: config.list_ttl,
+        negative_ttl: config.negative_ttl,
+    };
     let cache = Cache::new(store, upstream, metrics.clone(), cache_settings, clock);
     Ok(AppState { cache, metrics })
 }
@@ -68,13 +75,22 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves on `listener` until `shutdown` completes, then lets in-flight
 /// requests finish for up to `config.shutdown_timeout` and flushes the index.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let state = build_state(&config).await?;
     serve(listener, state, &config, shutdown).await
 }
 
 /// Serves a built state; see [`run`].
-pub async fn serve(listener: TcpListener, state: AppState, config: &Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     log_settings(config, &listener);
 
     let store = state.cache.store().clone();
@@ -101,8 +117,16 @@ pub async fn serve(listener: TcpListener, state: AppState, config: &Config, shut
 }
 
 fn log_settings(config: &Config, listener: &TcpListener) {
-    let upstream: Vec<String> = config.upstream.entries.iter().map(|e| e.source.to_string()).collect();
-    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let upstream: Vec<String> = config
+        .upstream
+        .entries
+        .iter()
+        .map(|e| e.source.to_string())
+        .collect();
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     tracing::info!(
         listen = %address,
         data_dir = %config.data_dir.display(),

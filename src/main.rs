@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use modvault::config::{Config, LogFormat, ServeArgs};
 
 #[derive(Parser)]
-#[command(name = "modvault", version, about = "A caching Go module proxy (GOPROXY server)")]
+#[command(
+    name = "modvault",
+    version,
+    about = "A caching Go module proxy (GOPROXY server)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,7 +35,10 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(&config);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime starts");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime starts");
             match runtime.block_on(serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -47,13 +54,19 @@ fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {} ({e}); set --listen or MODVAULT_LISTEN to a free address", config.listen))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} ({e}); set --listen or MODVAULT_LISTEN to a free address",
+                config.listen
+            )
+        })?;
     modvault::run(listener, config, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
     tokio::select! {
         _ = interrupt => tracing::info!(signal = "SIGINT", "signal received"),
         _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
@@ -62,10 +75,15 @@ async fn shutdown_signal() {
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|e| {
-        eprintln!("modvault: invalid log_level {:?} ({e}); using \"info\"", config.log_level);
+        eprintln!(
+            "modvault: invalid log_level {:?} ({e}); using \"info\"",
+            config.log_level
+        );
         tracing_subscriber::EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),

@@ -4,11 +4,16 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use prometheus::{Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
 
 use crate::store::Store;
 
-const LATENCY_BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0];
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+];
 
 pub struct Metrics {
     registry: Registry,
@@ -29,48 +34,121 @@ pub struct Metrics {
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry.register(Box::new(metric.clone())).expect("unique metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("unique metric");
     metric
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
-    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()), labels).expect("valid metric");
-    registry.register(Box::new(metric.clone())).expect("unique metric");
+    let metric = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    )
+    .expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("unique metric");
     metric
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
     let metric = Gauge::new(name, help).expect("valid metric");
-    registry.register(Box::new(metric.clone())).expect("unique metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("unique metric");
     metric
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
-        let fills_in_flight = IntGauge::new("modvault_fills_in_flight", "Upstream fills running now.").expect("valid metric");
-        r.register(Box::new(fills_in_flight.clone())).expect("unique metric");
-        let store_objects =
-            IntGaugeVec::new(Opts::new("modvault_store_objects", "Stored objects by kind."), &["kind"]).expect("valid metric");
-        r.register(Box::new(store_objects.clone())).expect("unique metric");
-        let store_bytes = IntGauge::new("modvault_store_bytes", "Bytes of stored canonical files.").expect("valid metric");
-        r.register(Box::new(store_bytes.clone())).expect("unique metric");
-        let build_info =
-            GaugeVec::new(Opts::new("modvault_build_info", "Build information; always 1."), &["version"]).expect("valid metric");
-        r.register(Box::new(build_info.clone())).expect("unique metric");
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
+        let fills_in_flight =
+            IntGauge::new("modvault_fills_in_flight", "Upstream fills running now.")
+                .expect("valid metric");
+        r.register(Box::new(fills_in_flight.clone()))
+            .expect("unique metric");
+        let store_objects = IntGaugeVec::new(
+            Opts::new("modvault_store_objects", "Stored objects by kind."),
+            &["kind"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(store_objects.clone()))
+            .expect("unique metric");
+        let store_bytes = IntGauge::new("modvault_store_bytes", "Bytes of stored canonical files.")
+            .expect("valid metric");
+        r.register(Box::new(store_bytes.clone()))
+            .expect("unique metric");
+        let build_info = GaugeVec::new(
+            Opts::new("modvault_build_info", "Build information; always 1."),
+            &["version"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(build_info.clone()))
+            .expect("unique metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
 
         let metrics = Metrics {
-            requests: counter(&r, "modvault_http_requests_total", "HTTP requests by endpoint, outcome and status class.", &["endpoint", "outcome", "status_class"]),
-            request_duration: histogram(&r, "modvault_http_request_duration_seconds", "HTTP request duration until the response head is ready.", &["endpoint"]),
-            upstream_requests: counter(&r, "modvault_upstream_requests_total", "Upstream requests by kind and outcome.", &["kind", "outcome"]),
-            upstream_duration: histogram(&r, "modvault_upstream_request_duration_seconds", "Upstream request duration including the body.", &["kind"]),
-            bytes_served: counter(&r, "modvault_bytes_served_total", "Body bytes sent to clients.", &["endpoint"]),
-            bytes_fetched: counter(&r, "modvault_bytes_fetched_total", "Body bytes received from upstreams.", &["kind"]),
-            stale_responses: counter(&r, "modvault_stale_responses_total", "Answers served stale because every upstream failed.", &["endpoint"]),
-            verification_failures: counter(&r, "modvault_verification_failures_total", "Fetched files rejected by verification.", &["reason"]),
-            disk_available: gauge(&r, "modvault_store_disk_available_bytes", "Free bytes on the data directory's file system."),
-            disk_total: gauge(&r, "modvault_store_disk_total_bytes", "Size of the data directory's file system."),
+            requests: counter(
+                &r,
+                "modvault_http_requests_total",
+                "HTTP requests by endpoint, outcome and status class.",
+                &["endpoint", "outcome", "status_class"],
+            ),
+            request_duration: histogram(
+                &r,
+                "modvault_http_request_duration_seconds",
+                "HTTP request duration until the response head is ready.",
+                &["endpoint"],
+            ),
+            upstream_requests: counter(
+                &r,
+                "modvault_upstream_requests_total",
+                "Upstream requests by kind and outcome.",
+                &["kind", "outcome"],
+            ),
+            upstream_duration: histogram(
+                &r,
+                "modvault_upstream_request_duration_seconds",
+                "Upstream request duration including the body.",
+                &["kind"],
+            ),
+            bytes_served: counter(
+                &r,
+                "modvault_bytes_served_total",
+                "Body bytes sent to clients.",
+                &["endpoint"],
+            ),
+            bytes_fetched: counter(
+                &r,
+                "modvault_bytes_fetched_total",
+                "Body bytes received from upstreams.",
+                &["kind"],
+            ),
+            stale_responses: counter(
+                &r,
+                "modvault_stale_responses_total",
+                "Answers served stale because every upstream failed.",
+                &["endpoint"],
+            ),
+            verification_failures: counter(
+                &r,
+                "modvault_verification_failures_total",
+                "Fetched files rejected by verification.",
+                &["reason"],
+            ),
+            disk_available: gauge(
+                &r,
+                "modvault_store_disk_available_bytes",
+                "Free bytes on the data directory's file system.",
+            ),
+            disk_total: gauge(
+                &r,
+                "modvault_store_disk_total_bytes",
+                "Size of the data directory's file system.",
+            ),
             fills_in_flight,
             store_objects,
             store_bytes,
@@ -87,12 +165,14 @@ impl Metrics {
             for outcome in ["hit", "miss"] {
                 self.requests.with_label_values(&[endpoint, outcome, "2xx"]);
             }
-            self.requests.with_label_values(&[endpoint, "not_found", "4xx"]);
+            self.requests
+                .with_label_values(&[endpoint, "not_found", "4xx"]);
             self.requests.with_label_values(&[endpoint, "error", "5xx"]);
             self.request_duration.with_label_values(&[endpoint]);
             self.bytes_served.with_label_values(&[endpoint]);
             self.upstream_requests.with_label_values(&[endpoint, "ok"]);
-            self.upstream_requests.with_label_values(&[endpoint, "error"]);
+            self.upstream_requests
+                .with_label_values(&[endpoint, "error"]);
             self.upstream_duration.with_label_values(&[endpoint]);
             self.bytes_fetched.with_label_values(&[endpoint]);
         }
@@ -105,25 +185,38 @@ impl Metrics {
     }
 
     pub fn observe_upstream(&self, kind: &str, outcome: &str, elapsed: Duration) {
-        self.upstream_requests.with_label_values(&[kind, outcome]).inc();
-        self.upstream_duration.with_label_values(&[kind]).observe(elapsed.as_secs_f64());
+        self.upstream_requests
+            .with_label_values(&[kind, outcome])
+            .inc();
+        self.upstream_duration
+            .with_label_values(&[kind])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Renders the registry in the Prometheus text format, refreshing the
     /// store gauges first.
     pub fn render(&self, store: &Store) -> String {
         let totals = store.totals();
-        self.store_objects.with_label_values(&["info"]).set(totals.info.load(Ordering::Relaxed) as i64);
-        self.store_objects.with_label_values(&["mod"]).set(totals.modfiles.load(Ordering::Relaxed) as i64);
-        self.store_objects.with_label_values(&["zip"]).set(totals.zips.load(Ordering::Relaxed) as i64);
-        self.store_bytes.set(totals.bytes.load(Ordering::Relaxed) as i64);
+        self.store_objects
+            .with_label_values(&["info"])
+            .set(totals.info.load(Ordering::Relaxed) as i64);
+        self.store_objects
+            .with_label_values(&["mod"])
+            .set(totals.modfiles.load(Ordering::Relaxed) as i64);
+        self.store_objects
+            .with_label_values(&["zip"])
+            .set(totals.zips.load(Ordering::Relaxed) as i64);
+        self.store_bytes
+            .set(totals.bytes.load(Ordering::Relaxed) as i64);
         if let Some((available, total)) = disk_space(store.root()) {
             self.disk_available.set(available as f64);
             self.disk_total.set(total as f64);
         }
 
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
         String::from_utf8(out).expect("metrics are UTF-8")
     }
 }

@@ -17,9 +17,21 @@ async fn other_methods_get_405_with_allow() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
 
-    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE] {
-        let response = client().request(method.clone(), proxy.url(ZIP)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let response = client()
+            .request(method.clone(), proxy.url(ZIP))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method}"
+        );
         assert_eq!(response.headers()["allow"], "GET, HEAD");
     }
     assert_eq!(fixture.total_count(), 0);
@@ -49,13 +61,35 @@ async fn invalid_paths_get_404_text_and_touch_nothing() {
     ] {
         let response = http.get(proxy.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8", "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; charset=utf-8",
+            "{path}"
+        );
         let body = response.text().await.unwrap();
         assert_eq!(body.lines().count(), 1, "{path}: {body:?}");
     }
-    assert_eq!(fixture.total_count(), 0, "rejected paths never reach the upstream");
-    let page = http.get(proxy.url("metrics")).send().await.unwrap().text().await.unwrap();
-    assert_eq!(metric_value(&page, "modvault_http_requests_total", &[("outcome", "rejected")]), 13.0);
+    assert_eq!(
+        fixture.total_count(),
+        0,
+        "rejected paths never reach the upstream"
+    );
+    let page = http
+        .get(proxy.url("metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric_value(
+            &page,
+            "modvault_http_requests_total",
+            &[("outcome", "rejected")]
+        ),
+        13.0
+    );
 }
 
 #[tokio::test]
@@ -67,12 +101,26 @@ async fn capitals_encoded_either_way_reach_one_entry() {
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
     let http = client();
 
-    let plain = http.get(proxy.url("github.com/!azure/!thing/@v/v1.0.0-!r!c1.mod")).send().await.unwrap();
+    let plain = http
+        .get(proxy.url("github.com/!azure/!thing/@v/v1.0.0-!r!c1.mod"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(plain.status(), StatusCode::OK);
-    let percent = http.get(proxy.url("github.com/%21azure/%21thing/@v/v1.0.0-%21r%21c1.mod")).send().await.unwrap();
+    let percent = http
+        .get(proxy.url("github.com/%21azure/%21thing/@v/v1.0.0-%21r%21c1.mod"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(percent.headers()["x-cache"], "HIT");
-    assert_eq!(percent.bytes().await.unwrap().as_ref(), module.mod_file().as_slice());
-    assert_eq!(fixture.count("github.com/!azure/!thing/@v/v1.0.0-!r!c1.mod"), 1);
+    assert_eq!(
+        percent.bytes().await.unwrap().as_ref(),
+        module.mod_file().as_slice()
+    );
+    assert_eq!(
+        fixture.count("github.com/!azure/!thing/@v/v1.0.0-!r!c1.mod"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -82,16 +130,39 @@ async fn service_endpoints_answer() {
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
     let http = client();
 
-    assert_eq!(http.get(proxy.url("healthz")).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(http.get(proxy.url("readyz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        http.get(proxy.url("healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        http.get(proxy.url("readyz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 
     let landing = http.get(proxy.url("")).send().await.unwrap();
     assert_eq!(landing.status(), StatusCode::OK);
-    assert!(landing.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(landing.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = landing.text().await.unwrap();
-    assert!(html.contains(&format!("GOPROXY=http://{}", proxy.addr)), "{html}");
+    assert!(
+        html.contains(&format!("GOPROXY=http://{}", proxy.addr)),
+        "{html}"
+    );
 
-    let metrics = http.get(proxy.url("metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(proxy.url("metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in [
         "modvault_http_requests_total",
         "modvault_store_objects",
@@ -114,7 +185,15 @@ async fn readyz_fails_when_data_dir_is_not_writable() {
     let response = client().get(proxy.url("readyz")).send().await.unwrap();
 
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(client().get(proxy.url("healthz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client()
+            .get(proxy.url("healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -127,16 +206,35 @@ async fn comma_falls_through_only_on_not_found() {
     first.fault("example.com/broken/@v/list", Fault::Status(500));
     second.put("example.com/broken/@v/list", "v1.0.0\n");
     let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(test_config(dir.path(), &format!("{},{}", first.base, second.base))).await;
+    let proxy = start_proxy(test_config(
+        dir.path(),
+        &format!("{},{}", first.base, second.base),
+    ))
+    .await;
     let http = client();
 
     let found = http.get(proxy.url(ZIP)).send().await.unwrap();
-    assert_eq!(found.status(), StatusCode::OK, "404 on the first entry falls through");
-    assert_eq!(found.bytes().await.unwrap().as_ref(), module.zip().as_slice());
+    assert_eq!(
+        found.status(),
+        StatusCode::OK,
+        "404 on the first entry falls through"
+    );
+    assert_eq!(
+        found.bytes().await.unwrap().as_ref(),
+        module.zip().as_slice()
+    );
     assert_eq!(first.count(ZIP), 1);
 
-    let broken = http.get(proxy.url("example.com/broken/@v/list")).send().await.unwrap();
-    assert_eq!(broken.status(), StatusCode::BAD_GATEWAY, "a 5xx after ',' stops the chain");
+    let broken = http
+        .get(proxy.url("example.com/broken/@v/list"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        broken.status(),
+        StatusCode::BAD_GATEWAY,
+        "a 5xx after ',' stops the chain"
+    );
     assert_eq!(second.count("example.com/broken/@v/list"), 0);
 }
 
@@ -150,12 +248,19 @@ async fn pipe_falls_through_on_any_error() {
     first.stop();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(test_config(dir.path(), &format!("{first_base}|{}", second.base))).await;
+    let proxy = start_proxy(test_config(
+        dir.path(),
+        &format!("{first_base}|{}", second.base),
+    ))
+    .await;
 
     let response = client().get(proxy.url(ZIP)).send().await.unwrap();
 
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.bytes().await.unwrap().as_ref(), module.zip().as_slice());
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        module.zip().as_slice()
+    );
 }
 
 #[tokio::test]
@@ -173,12 +278,24 @@ async fn file_upstream_serves_a_download_directory() {
     let proxy = start_proxy(test_config(dir.path(), &upstream)).await;
     let http = client();
 
-    let zip = http.get(proxy.url("example.com/!offline/@v/v1.2.3.zip")).send().await.unwrap();
+    let zip = http
+        .get(proxy.url("example.com/!offline/@v/v1.2.3.zip"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(zip.status(), StatusCode::OK);
     assert_eq!(zip.bytes().await.unwrap().as_ref(), module.zip().as_slice());
-    let list = http.get(proxy.url("example.com/!offline/@v/list")).send().await.unwrap();
+    let list = http
+        .get(proxy.url("example.com/!offline/@v/list"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(list.text().await.unwrap(), "v1.2.3\n");
-    let missing = http.get(proxy.url("example.com/!offline/@v/v9.0.0.info")).send().await.unwrap();
+    let missing = http
+        .get(proxy.url("example.com/!offline/@v/v9.0.0.info"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -196,13 +313,27 @@ async fn credentials_reach_upstream_but_never_clients() {
 
     let ok = http.get(proxy.url(ZIP)).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    let failed = http.get(proxy.url("example.com/secret/@v/list")).send().await.unwrap();
+    let failed = http
+        .get(proxy.url("example.com/secret/@v/list"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
     let headers = format!("{:?}", failed.headers());
     let body = failed.text().await.unwrap();
-    let metrics = http.get(proxy.url("metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(proxy.url("metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
 
-    assert!(fixture.authorization_seen().iter().all(|a| a == "Basic cm9ib3Q6aHVudGVyMi10b2tlbg=="));
+    assert!(fixture
+        .authorization_seen()
+        .iter()
+        .all(|a| a == "Basic cm9ib3Q6aHVudGVyMi10b2tlbg=="));
     assert!(!fixture.authorization_seen().is_empty());
     for text in [&body, &headers, &metrics] {
         assert!(!text.contains("hunter2"), "secret leaked: {text}");
@@ -218,8 +349,17 @@ async fn restart_serves_stored_files_without_upstream() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
     let http = client();
-    for path in [ZIP, "example.com/hello/@v/v1.0.0.mod", "example.com/hello/@v/v1.0.0.info", "example.com/hello/@v/list"] {
-        assert_eq!(http.get(proxy.url(path)).send().await.unwrap().status(), StatusCode::OK, "{path}");
+    for path in [
+        ZIP,
+        "example.com/hello/@v/v1.0.0.mod",
+        "example.com/hello/@v/v1.0.0.info",
+        "example.com/hello/@v/list",
+    ] {
+        assert_eq!(
+            http.get(proxy.url(path)).send().await.unwrap().status(),
+            StatusCode::OK,
+            "{path}"
+        );
     }
     proxy.stop().await;
     fixture.stop();
@@ -229,11 +369,25 @@ async fn restart_serves_stored_files_without_upstream() {
     let zip = http.get(proxy.url(ZIP)).send().await.unwrap();
     assert_eq!(zip.headers()["x-cache"], "HIT");
     assert_eq!(zip.bytes().await.unwrap().as_ref(), module.zip().as_slice());
-    let list = http.get(proxy.url("example.com/hello/@v/list")).send().await.unwrap();
+    let list = http
+        .get(proxy.url("example.com/hello/@v/list"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(list.status(), StatusCode::OK);
     assert_eq!(list.text().await.unwrap(), "v1.0.0\n");
-    let metrics = http.get(proxy.url("metrics")).send().await.unwrap().text().await.unwrap();
-    assert_eq!(metric_value(&metrics, "modvault_store_objects", &[("kind", "zip")]), 1.0);
+    let metrics = http
+        .get(proxy.url("metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric_value(&metrics, "modvault_store_objects", &[("kind", "zip")]),
+        1.0
+    );
 }
 
 /// A modvault process started from the built binary.
@@ -244,16 +398,31 @@ struct Process {
 
 impl Process {
     fn start(data_dir: &std::path::Path, upstream: &str) -> Process {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(env!("CARGO_BIN_EXE_modvault"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--upstream", upstream, "--idle-timeout", "30s"])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--upstream",
+                upstream,
+                "--idle-timeout",
+                "30s",
+            ])
             .env("MODVAULT_DATA_DIR", data_dir)
             .env("MODVAULT_LOG_LEVEL", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        Process { child, base: format!("http://127.0.0.1:{port}") }
+        Process {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     async fn wait_ready(&self) {
@@ -290,15 +459,34 @@ async fn kill_during_fill_leaves_no_partial_entry() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     process.kill();
-    assert!(pending.await.unwrap().is_err(), "the client saw the connection drop");
-    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 1, "the partial fill is on disk");
+    assert!(
+        pending.await.unwrap().is_err(),
+        "the client saw the connection drop"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        1,
+        "the partial fill is on disk"
+    );
 
     fixture.clear_fault(ZIP);
     let process = Process::start(dir.path(), &fixture.base);
     process.wait_ready().await;
-    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "startup removed it");
-    let zip = client().get(format!("{}/{ZIP}", process.base)).send().await.unwrap();
-    assert_eq!(zip.headers()["x-cache"], "MISS", "no partial entry was indexed");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0,
+        "startup removed it"
+    );
+    let zip = client()
+        .get(format!("{}/{ZIP}", process.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        zip.headers()["x-cache"],
+        "MISS",
+        "no partial entry was indexed"
+    );
     assert_eq!(zip.bytes().await.unwrap().as_ref(), module.zip().as_slice());
     process.kill();
 }
@@ -312,7 +500,11 @@ async fn kill_after_fill_keeps_the_entry() {
 
     let process = Process::start(dir.path(), &fixture.base);
     process.wait_ready().await;
-    let first = client().get(format!("{}/{ZIP}", process.base)).send().await.unwrap();
+    let first = client()
+        .get(format!("{}/{ZIP}", process.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     first.bytes().await.unwrap();
     process.kill();
@@ -320,9 +512,16 @@ async fn kill_after_fill_keeps_the_entry() {
 
     let process = Process::start(dir.path(), &fixture.base);
     process.wait_ready().await;
-    let again = client().get(format!("{}/{ZIP}", process.base)).send().await.unwrap();
+    let again = client()
+        .get(format!("{}/{ZIP}", process.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.headers()["x-cache"], "HIT");
-    assert_eq!(again.bytes().await.unwrap().as_ref(), module.zip().as_slice());
+    assert_eq!(
+        again.bytes().await.unwrap().as_ref(),
+        module.zip().as_slice()
+    );
     process.kill();
 }
 
@@ -344,10 +543,23 @@ fn bad_setting_stops_startup_with_its_name() {
 
 #[test]
 fn serve_help_documents_units_and_defaults() {
-    let output = Command::new(env!("CARGO_BIN_EXE_modvault")).args(["serve", "--help"]).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_modvault"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
 
-    for needle in ["--listen", "MODVAULT_LISTEN", "--data-dir", "--upstream", "--list-ttl", "[default: 60s]", "--idle-timeout", "--upstream-concurrency", "--log-format"] {
+    for needle in [
+        "--listen",
+        "MODVAULT_LISTEN",
+        "--data-dir",
+        "--upstream",
+        "--list-ttl",
+        "[default: 60s]",
+        "--idle-timeout",
+        "--upstream-concurrency",
+        "--log-format",
+    ] {
         assert!(help.contains(needle), "{needle} missing from help:\n{help}");
     }
 }

@@ -13,7 +13,10 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
 }
 
@@ -24,11 +27,14 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new() -> ManualClock {
-        ManualClock { now_ms: AtomicU64::new(SystemClock.now_ms()) }
+        ManualClock {
+            now_ms: AtomicU64::new(SystemClock.now_ms()),
+        }
     }
 
     pub fn advance(&self, by: Duration) {
-        self.now_ms.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+        self.now_ms
+            .fetch_add(by.as_millis() as u64, Ordering::SeqCst);
     }
 }
 

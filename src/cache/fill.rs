@@ -17,14 +17,28 @@ pub const MAX_TEXT_BYTES: u64 = 16 << 20;
 
 /// The proxy protocol path of a canonical file, relative to a proxy base.
 pub fn file_path(module: &ModulePath, version: &Version, kind: FileKind) -> String {
-    format!("{}/@v/{}.{}", module.encoded(), encode_element(version.as_str()), kind.extension())
+    format!(
+        "{}/@v/{}.{}",
+        module.encoded(),
+        encode_element(version.as_str()),
+        kind.extension()
+    )
 }
 
 impl Cache {
-    pub(super) async fn file(&self, module: &ModulePath, version: &Version, kind: FileKind) -> Result<Answer, CacheError> {
+    pub(super) async fn file(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+        kind: FileKind,
+    ) -> Result<Answer, CacheError> {
         let key = file_key(module, version, kind);
         if let Some(record) = self.inner.store.get_file(&key)? {
-            return Ok(Answer::File { record, kind, outcome: Outcome::Hit });
+            return Ok(Answer::File {
+                record,
+                kind,
+                outcome: Outcome::Hit,
+            });
         }
         if let Some(reason) = self.inner.negative.get(&key, self.inner.clock.now_ms()) {
             return Err(CacheError::NotFound(reason));
@@ -33,14 +47,30 @@ impl Cache {
         let cache = self.clone();
         let (module, version) = (module.clone(), version.clone());
         let fill_key = key.clone();
-        let filled = self.inner.fills.run(key, async move { cache.fill_file(fill_key, module, version, kind).await }).await?;
+        let filled = self
+            .inner
+            .fills
+            .run(key, async move {
+                cache.fill_file(fill_key, module, version, kind).await
+            })
+            .await?;
         match filled {
-            Filled::File(record) => Ok(Answer::File { record, kind, outcome: Outcome::Miss }),
+            Filled::File(record) => Ok(Answer::File {
+                record,
+                kind,
+                outcome: Outcome::Miss,
+            }),
             Filled::Body(_) => unreachable!("file fills produce files"),
         }
     }
 
-    async fn fill_file(&self, key: String, module: ModulePath, version: Version, kind: FileKind) -> Result<Filled, CacheError> {
+    async fn fill_file(
+        &self,
+        key: String,
+        module: ModulePath,
+        version: Version,
+        kind: FileKind,
+    ) -> Result<Filled, CacheError> {
         if let Some(record) = self.inner.store.get_file(&key)? {
             return Ok(Filled::File(record));
         }
@@ -57,33 +87,56 @@ impl Cache {
             ),
             Err(CacheError::Upstream(e)) if e.is_not_found() => {
                 tracing::debug!(module = %module, version = %version, file = kind.extension(), reason = %e, "not found upstream");
-                self.inner.negative.insert(key.clone(), e.to_string(), self.inner.clock.now_ms(), self.inner.settings.negative_ttl);
+                self.inner.negative.insert(
+                    key.clone(),
+                    e.to_string(),
+                    self.inner.clock.now_ms(),
+                    self.inner.settings.negative_ttl,
+                );
             }
-            Err(e) => tracing::warn!(module = %module, version = %version, file = kind.extension(), error = %e, "fill failed"),
+            Err(e) => {
+                tracing::warn!(module = %module, version = %version, file = kind.extension(), error = %e, "fill failed")
+            }
         }
         result.map(|(record, _)| Filled::File(record))
     }
 
-    async fn fetch_and_commit(&self, key: &str, module: &ModulePath, version: &Version, kind: FileKind) -> Result<(FileRecord, String), CacheError> {
+    async fn fetch_and_commit(
+        &self,
+        key: &str,
+        module: &ModulePath,
+        version: &Version,
+        kind: FileKind,
+    ) -> Result<(FileRecord, String), CacheError> {
         let store = &self.inner.store;
         let upstream = &self.inner.upstream;
         let path = file_path(module, version, kind);
 
         if kind == FileKind::Zip {
             let mut blob = store.new_blob().await?;
-            let fetched = upstream.fetch_blob(&path, FetchKind::Zip, MAX_ZIP_BYTES, &mut blob).await?;
+            let fetched = upstream
+                .fetch_blob(&path, FetchKind::Zip, MAX_ZIP_BYTES, &mut blob)
+                .await?;
             let blob = blob.finish().await?;
             let h1 = self.check_zip(blob.path(), module, version).await?;
             let record = store.commit_file(key, kind, blob, h1).await?;
             return Ok((record, fetched.source));
         }
 
-        let (fetch_kind, limit) = if kind == FileKind::Info { (FetchKind::Info, MAX_TEXT_BYTES) } else { (FetchKind::Mod, MAX_MOD_BYTES) };
+        let (fetch_kind, limit) = if kind == FileKind::Info {
+            (FetchKind::Info, MAX_TEXT_BYTES)
+        } else {
+            (FetchKind::Mod, MAX_MOD_BYTES)
+        };
         let fetched = upstream.fetch_bytes(&path, fetch_kind, limit).await?;
         if kind == FileKind::Info {
             check_info(&fetched.value, module, Some(version))?;
         }
-        let h1 = if kind == FileKind::Mod { Some(self.check_mod(&fetched.value, module, version)?) } else { None };
+        let h1 = if kind == FileKind::Mod {
+            Some(self.check_mod(&fetched.value, module, version)?)
+        } else {
+            None
+        };
 
         let mut blob = store.new_blob().await?;
         blob.write(&fetched.value).await?;
@@ -93,23 +146,44 @@ impl Cache {
     }
 
     /// Checks a fetched zip on disk; returns its `h1:` hash when computed.
-    async fn check_zip(&self, path: &std::path::Path, module: &ModulePath, version: &Version) -> Result<Option<String>, CacheError> {
-        let (path, module_text, version_text) = (path.to_path_buf(), module.to_string(), version.to_string());
-        let report = tokio::task::spawn_blocking(move || crate::verify::zipcheck::check_and_hash_zip(&path, &module_text, &version_text))
-            .await
-            .map_err(|e| CacheError::Invalid(format!("zip check task failed: {e}")))?;
+    async fn check_zip(
+        &self,
+        path: &std::path::Path,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<Option<String>, CacheError> {
+        let (path, module_text, version_text) =
+            (path.to_path_buf(), module.to_string(), version.to_string());
+        let report = tokio::task::spawn_blocking(move || {
+            crate::verify::zipcheck::check_and_hash_zip(&path, &module_text, &version_text)
+        })
+        .await
+        .map_err(|e| CacheError::Invalid(format!("zip check task failed: {e}")))?;
         match report {
             Ok(report) => Ok(Some(report.h1)),
             Err(e) => {
-                self.inner.metrics.verification_failures.with_label_values(&["zip_rules"]).inc();
-                Err(CacheError::Invalid(format!("{module}@{version}: invalid module zip: {e}")))
+                self.inner
+                    .metrics
+                    .verification_failures
+                    .with_label_values(&["zip_rules"])
+                    .inc();
+                Err(CacheError::Invalid(format!(
+                    "{module}@{version}: invalid module zip: {e}"
+                )))
             }
         }
     }
 
-    fn check_mod(&self, body: &[u8], module: &ModulePath, version: &Version) -> Result<String, CacheError> {
+    fn check_mod(
+        &self,
+        body: &[u8],
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<String, CacheError> {
         if body.len() as u64 > MAX_MOD_BYTES {
-            return Err(CacheError::Invalid(format!("{module}@{version}: go.mod larger than 16 MiB")));
+            return Err(CacheError::Invalid(format!(
+                "{module}@{version}: go.mod larger than 16 MiB"
+            )));
         }
         Ok(crate::verify::dirhash::hash_go_mod(body))
     }
@@ -117,16 +191,26 @@ impl Cache {
 
 /// Checks an `.info` or `@latest` body: JSON with a valid `Version`, equal to
 /// `expected` when one is given. Returns the version it names.
-pub(super) fn check_info(body: &[u8], module: &ModulePath, expected: Option<&Version>) -> Result<String, CacheError> {
+pub(super) fn check_info(
+    body: &[u8],
+    module: &ModulePath,
+    expected: Option<&Version>,
+) -> Result<String, CacheError> {
     #[derive(serde::Deserialize)]
     struct Info {
         #[serde(rename = "Version")]
         version: String,
     }
-    let info: Info = serde_json::from_slice(body)
-        .map_err(|e| CacheError::Invalid(format!("{module}: upstream .info is not valid JSON with a Version: {e}")))?;
+    let info: Info = serde_json::from_slice(body).map_err(|e| {
+        CacheError::Invalid(format!(
+            "{module}: upstream .info is not valid JSON with a Version: {e}"
+        ))
+    })?;
     if !crate::module::is_valid_version(&info.version) {
-        return Err(CacheError::Invalid(format!("{module}: upstream .info names an invalid version {:?}", info.version)));
+        return Err(CacheError::Invalid(format!(
+            "{module}: upstream .info names an invalid version {:?}",
+            info.version
+        )));
     }
     if let Some(expected) = expected {
         if info.version != expected.as_str() {

@@ -47,9 +47,18 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub enum Answer {
     /// A stored canonical file, served from its blob.
-    File { record: FileRecord, kind: FileKind, outcome: Outcome },
+    File {
+        record: FileRecord,
+        kind: FileKind,
+        outcome: Outcome,
+    },
     /// A mutable answer held in memory.
-    Body { body: Bytes, content_type: &'static str, fetched_at_ms: u64, outcome: Outcome },
+    Body {
+        body: Bytes,
+        content_type: &'static str,
+        fetched_at_ms: u64,
+        outcome: Outcome,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -106,7 +115,13 @@ struct Inner {
 }
 
 impl Cache {
-    pub fn new(store: Store, upstream: Upstream, metrics: Arc<Metrics>, settings: CacheSettings, clock: Arc<dyn Clock>) -> Cache {
+    pub fn new(
+        store: Store,
+        upstream: Upstream,
+        metrics: Arc<Metrics>,
+        settings: CacheSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Cache {
         Cache {
             inner: Arc::new(Inner {
                 store,

@@ -20,11 +20,19 @@ pub struct ErrorResponse {
 
 impl ErrorResponse {
     pub fn not_found(reason: impl Into<String>) -> ErrorResponse {
-        ErrorResponse { status: StatusCode::NOT_FOUND, reason: reason.into(), outcome: "not_found" }
+        ErrorResponse {
+            status: StatusCode::NOT_FOUND,
+            reason: reason.into(),
+            outcome: "not_found",
+        }
     }
 
     pub fn rejected(reason: impl Into<String>) -> ErrorResponse {
-        ErrorResponse { status: StatusCode::NOT_FOUND, reason: reason.into(), outcome: "rejected" }
+        ErrorResponse {
+            status: StatusCode::NOT_FOUND,
+            reason: reason.into(),
+            outcome: "rejected",
+        }
     }
 }
 
@@ -32,23 +40,39 @@ impl From<&CacheError> for ErrorResponse {
     fn from(err: &CacheError) -> Self {
         let (status, outcome) = match err {
             CacheError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            CacheError::Upstream(UpstreamError::Timeout { .. }) => (StatusCode::GATEWAY_TIMEOUT, "error"),
+            CacheError::Upstream(UpstreamError::Timeout { .. }) => {
+                (StatusCode::GATEWAY_TIMEOUT, "error")
+            }
             CacheError::Upstream(e) if e.is_not_found() => (StatusCode::NOT_FOUND, "not_found"),
             CacheError::Upstream(_) | CacheError::Invalid(_) => (StatusCode::BAD_GATEWAY, "error"),
             CacheError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "error"),
         };
-        ErrorResponse { status, reason: err.to_string(), outcome }
+        ErrorResponse {
+            status,
+            reason: err.to_string(),
+            outcome,
+        }
     }
 }
 
 impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
         let line: String = self.reason.replace(['\n', '\r'], " ");
-        let cache_control = if self.status == StatusCode::NOT_FOUND { "public, max-age=60" } else { "no-store" };
+        let cache_control = if self.status == StatusCode::NOT_FOUND {
+            "public, max-age=60"
+        } else {
+            "no-store"
+        };
         let mut response = (self.status, format!("{line}\n")).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        );
         response
     }
 }

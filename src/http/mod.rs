@@ -35,15 +35,27 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(pages::metrics))
         .fallback(proxy::handle)
         .with_state(state)
-        .layer(CompressionLayer::new().gzip(true).compress_when(compressible))
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .compress_when(compressible),
+        )
 }
 
 /// Gzip only whole text answers; zips and partial responses go as stored.
-fn compressible(status: StatusCode, _: axum::http::Version, headers: &HeaderMap, _: &axum::http::Extensions) -> bool {
+fn compressible(
+    status: StatusCode,
+    _: axum::http::Version,
+    headers: &HeaderMap,
+    _: &axum::http::Extensions,
+) -> bool {
     if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
         return false;
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let textual = content_type.starts_with("text/") || content_type.starts_with("application/json");
     let large = headers
         .get(header::CONTENT_LENGTH)

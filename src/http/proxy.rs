@@ -27,11 +27,22 @@ fn endpoint_of(request: &ProxyRequest) -> &'static str {
     }
 }
 
-pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let started = Instant::now();
     if method != Method::GET && method != Method::HEAD {
-        let mut response = (StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are allowed\n").into_response();
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        let mut response = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are allowed\n",
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         record(&state, "other", "rejected", response.status(), started, 0);
         return response;
     }
@@ -68,9 +79,18 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
     response
 }
 
-async fn answer_response(state: &AppState, answer: Answer, headers: &HeaderMap, head: bool) -> (Response, &'static str) {
+async fn answer_response(
+    state: &AppState,
+    answer: Answer,
+    headers: &HeaderMap,
+    head: bool,
+) -> (Response, &'static str) {
     let (representation, outcome) = match answer {
-        Answer::File { record, kind, outcome } => {
+        Answer::File {
+            record,
+            kind,
+            outcome,
+        } => {
             let path = state.cache.store().blob_path(&record.sha256);
             let representation = Representation {
                 content: Content::Blob(path),
@@ -82,7 +102,12 @@ async fn answer_response(state: &AppState, answer: Answer, headers: &HeaderMap, 
             };
             (representation, outcome)
         }
-        Answer::Body { body, content_type, fetched_at_ms, outcome } => {
+        Answer::Body {
+            body,
+            content_type,
+            fetched_at_ms,
+            outcome,
+        } => {
             let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
             let representation = Representation {
                 len: body.len() as u64,
@@ -90,7 +115,11 @@ async fn answer_response(state: &AppState, answer: Answer, headers: &HeaderMap, 
                 sha256,
                 modified_secs: fetched_at_ms / 1000,
                 content_type,
-                cache_control: if outcome == Outcome::Stale { "no-cache" } else { SHORT },
+                cache_control: if outcome == Outcome::Stale {
+                    "no-cache"
+                } else {
+                    SHORT
+                },
             };
             (representation, outcome)
         }
@@ -98,16 +127,31 @@ async fn answer_response(state: &AppState, answer: Answer, headers: &HeaderMap, 
 
     match representation.respond(headers, head).await {
         Ok(mut response) => {
-            let label = if outcome == Outcome::Stale { "STALE" } else if outcome == Outcome::Hit { "HIT" } else { "MISS" };
-            response.headers_mut().insert("x-cache", HeaderValue::from_static(label));
+            let label = if outcome == Outcome::Stale {
+                "STALE"
+            } else if outcome == Outcome::Hit {
+                "HIT"
+            } else {
+                "MISS"
+            };
+            response
+                .headers_mut()
+                .insert("x-cache", HeaderValue::from_static(label));
             if outcome == Outcome::Stale {
-                response.headers_mut().insert(header::WARNING, HeaderValue::from_static("110 modvault \"Response is Stale\""));
+                response.headers_mut().insert(
+                    header::WARNING,
+                    HeaderValue::from_static("110 modvault \"Response is Stale\""),
+                );
             }
             (response, outcome.label())
         }
         Err(e) => {
             tracing::error!(error = %e, "reading a stored file failed");
-            let error = ErrorResponse { status: StatusCode::INTERNAL_SERVER_ERROR, reason: format!("reading a stored file failed: {e}"), outcome: "error" };
+            let error = ErrorResponse {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                reason: format!("reading a stored file failed: {e}"),
+                outcome: "error",
+            };
             (error.into_response(), "error")
         }
     }
@@ -122,7 +166,14 @@ fn content_length(response: &Response) -> u64 {
         .unwrap_or(0)
 }
 
-fn record(state: &AppState, endpoint: &str, outcome: &str, status: StatusCode, started: Instant, sent: u64) {
+fn record(
+    state: &AppState,
+    endpoint: &str,
+    outcome: &str,
+    status: StatusCode,
+    started: Instant,
+    sent: u64,
+) {
     let class = match status.as_u16() {
         200..=299 => "2xx",
         300..=399 => "3xx",
@@ -130,9 +181,18 @@ fn record(state: &AppState, endpoint: &str, outcome: &str, status: StatusCode, s
         _ => "5xx",
     };
     let metrics = &state.metrics;
-    metrics.requests.with_label_values(&[endpoint, outcome, class]).inc();
-    metrics.request_duration.with_label_values(&[endpoint]).observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .with_label_values(&[endpoint, outcome, class])
+        .inc();
+    metrics
+        .request_duration
+        .with_label_values(&[endpoint])
+        .observe(started.elapsed().as_secs_f64());
     if sent > 0 {
-        metrics.bytes_served.with_label_values(&[endpoint]).inc_by(sent);
+        metrics
+            .bytes_served
+            .with_label_values(&[endpoint])
+            .inc_by(sent);
     }
 }

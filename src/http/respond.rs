@@ -46,7 +46,8 @@ impl Representation {
     /// Builds the response, reading the blob only for GET.
     pub async fn respond(self, request: &HeaderMap, head: bool) -> std::io::Result<Response> {
         let etag = self.etag();
-        let modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(self.modified_secs));
+        let modified =
+            httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(self.modified_secs));
 
         let mut builder = Response::builder()
             .header(header::ETAG, &etag)
@@ -55,11 +56,16 @@ impl Representation {
             .header(header::ACCEPT_RANGES, "bytes");
 
         if not_modified(request, &etag, self.modified_secs) {
-            return Ok(builder.status(StatusCode::NOT_MODIFIED).body(Body::empty()).expect("valid response"));
+            return Ok(builder
+                .status(StatusCode::NOT_MODIFIED)
+                .body(Body::empty())
+                .expect("valid response"));
         }
 
         let range = match request.get(header::RANGE) {
-            Some(value) if if_range_matches(request, &etag, self.modified_secs) => parse_range(value, self.len),
+            Some(value) if if_range_matches(request, &etag, self.modified_secs) => {
+                parse_range(value, self.len)
+            }
             _ => RangeRequest::Whole,
         };
         builder = builder.header(header::CONTENT_TYPE, self.content_type);
@@ -67,7 +73,10 @@ impl Representation {
         let (status, start, end) = match range {
             RangeRequest::Whole => (StatusCode::OK, 0, self.len),
             RangeRequest::Part { start, end } => {
-                builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{}/{}", end - 1, self.len));
+                builder = builder.header(
+                    header::CONTENT_RANGE,
+                    format!("bytes {start}-{}/{}", end - 1, self.len),
+                );
                 (StatusCode::PARTIAL_CONTENT, start, end)
             }
             RangeRequest::Unsatisfiable => {
@@ -81,7 +90,9 @@ impl Representation {
         };
 
         let length = end - start;
-        builder = builder.status(status).header(header::CONTENT_LENGTH, length);
+        builder = builder
+            .status(status)
+            .header(header::CONTENT_LENGTH, length);
         if head {
             return Ok(builder.body(Body::empty()).expect("valid response"));
         }
@@ -110,11 +121,24 @@ async fn blob_body(path: &std::path::Path, start: u64, length: u64) -> std::io::
 
 /// `If-None-Match` wins over `If-Modified-Since`, as RFC 9110 requires.
 fn not_modified(request: &HeaderMap, etag: &str, modified_secs: u64) -> bool {
-    if let Some(value) = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        return value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag);
+    if let Some(value) = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        return value
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag);
     }
-    match request.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok()) {
-        Some(since) => since.duration_since(UNIX_EPOCH).map(|d| d.as_secs() >= modified_secs).unwrap_or(false),
+    match request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+    {
+        Some(since) => since
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() >= modified_secs)
+            .unwrap_or(false),
         None => false,
     }
 }
@@ -129,14 +153,21 @@ fn if_range_matches(request: &HeaderMap, etag: &str, modified_secs: u64) -> bool
         return value == etag;
     }
     match httpdate::parse_http_date(value) {
-        Ok(date) => date.duration_since(UNIX_EPOCH).map(|d| d.as_secs() == modified_secs).unwrap_or(false),
+        Ok(date) => date
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() == modified_secs)
+            .unwrap_or(false),
         Err(_) => false,
     }
 }
 
 /// Parses a single `bytes=` range; several ranges are answered whole.
 fn parse_range(value: &HeaderValue, len: u64) -> RangeRequest {
-    let Some(spec) = value.to_str().ok().and_then(|v| v.trim().strip_prefix("bytes=")) else {
+    let Some(spec) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
         return RangeRequest::Whole;
     };
     if spec.contains(',') {
@@ -147,13 +178,20 @@ fn parse_range(value: &HeaderValue, len: u64) -> RangeRequest {
     };
     let (first, last) = (first.trim(), last.trim());
     if first.is_empty() {
-        let Ok(suffix) = last.parse::<u64>() else { return RangeRequest::Whole };
+        let Ok(suffix) = last.parse::<u64>() else {
+            return RangeRequest::Whole;
+        };
         if suffix == 0 || len == 0 {
             return RangeRequest::Unsatisfiable;
         }
-        return RangeRequest::Part { start: len.saturating_sub(suffix), end: len };
+        return RangeRequest::Part {
+            start: len.saturating_sub(suffix),
+            end: len,
+        };
     }
-    let Ok(start) = first.parse::<u64>() else { return RangeRequest::Whole };
+    let Ok(start) = first.parse::<u64>() else {
+        return RangeRequest::Whole;
+    };
     let end = if last.is_empty() {
         len
     } else {
@@ -178,10 +216,31 @@ mod tests {
 
     #[test]
     fn parse_range_handles_every_form() {
-        assert_eq!(range("bytes=0-9", 100), RangeRequest::Part { start: 0, end: 10 });
-        assert_eq!(range("bytes=90-", 100), RangeRequest::Part { start: 90, end: 100 });
-        assert_eq!(range("bytes=-10", 100), RangeRequest::Part { start: 90, end: 100 });
-        assert_eq!(range("bytes=50-500", 100), RangeRequest::Part { start: 50, end: 100 });
+        assert_eq!(
+            range("bytes=0-9", 100),
+            RangeRequest::Part { start: 0, end: 10 }
+        );
+        assert_eq!(
+            range("bytes=90-", 100),
+            RangeRequest::Part {
+                start: 90,
+                end: 100
+            }
+        );
+        assert_eq!(
+            range("bytes=-10", 100),
+            RangeRequest::Part {
+                start: 90,
+                end: 100
+            }
+        );
+        assert_eq!(
+            range("bytes=50-500", 100),
+            RangeRequest::Part {
+                start: 50,
+                end: 100
+            }
+        );
         assert_eq!(range("bytes=100-", 100), RangeRequest::Unsatisfiable);
         assert_eq!(range("bytes=0-1,5-6", 100), RangeRequest::Whole);
         assert_eq!(range("items=0-1", 100), RangeRequest::Whole);

@@ -13,8 +13,8 @@ use super::escape::encode_element;
 use super::semver::Version;
 
 const WINDOWS_RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1",
-    "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +25,10 @@ pub struct PathError {
 }
 
 fn path_error(path: &str, reason: impl Into<String>) -> PathError {
-    PathError { path: path.to_string(), reason: reason.into() }
+    PathError {
+        path: path.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// A module path that passed `CheckPath`, in its decoded form.
@@ -49,7 +52,9 @@ impl ModulePath {
 
     /// The major version suffix of the path: `/v2`, `.v1`, or empty.
     pub fn path_major(&self) -> &str {
-        split_path_version(&self.0).map(|(_, major)| major).unwrap_or("")
+        split_path_version(&self.0)
+            .map(|(_, major)| major)
+            .unwrap_or("")
     }
 
     /// Checks that `version` may belong to this path (module.Check plus the
@@ -60,10 +65,14 @@ impl ModulePath {
 
         if version.is_incompatible() {
             if !major.is_empty() {
-                return Err(format!("{v}: +incompatible is not allowed on a path with a major version suffix"));
+                return Err(format!(
+                    "{v}: +incompatible is not allowed on a path with a major version suffix"
+                ));
             }
             if matches!(version.major(), "0" | "1") {
-                return Err(format!("{v}: +incompatible is only allowed from major version 2"));
+                return Err(format!(
+                    "{v}: +incompatible is only allowed from major version 2"
+                ));
             }
             return Ok(());
         }
@@ -74,7 +83,11 @@ impl ModulePath {
         if major == ".v1" && v.starts_with("v0.0.0-") {
             return Ok(());
         }
-        let wanted = if major.is_empty() { None } else { Some(&major[2..]) };
+        let wanted = if major.is_empty() {
+            None
+        } else {
+            Some(&major[2..])
+        };
         let ok = match wanted {
             None => matches!(version.major(), "0" | "1"),
             Some(m) => version.major() == m,
@@ -83,8 +96,14 @@ impl ModulePath {
             return Ok(());
         }
         Err(match wanted {
-            None => format!("{v}: invalid version, should be v0 or v1, not v{}", version.major()),
-            Some(m) => format!("{v}: invalid version, should be v{m}, not v{}", version.major()),
+            None => format!(
+                "{v}: invalid version, should be v0 or v1, not v{}",
+                version.major()
+            ),
+            Some(m) => format!(
+                "{v}: invalid version, should be v{m}, not v{}",
+                version.major()
+            ),
         })
     }
 }
@@ -119,8 +138,14 @@ fn check_path(path: &str) -> Result<(), PathError> {
     if !first.contains('.') {
         return Err(path_error(path, "missing dot in first path element"));
     }
-    if let Some(c) = first.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.')) {
-        return Err(path_error(path, format!("invalid char {c:?} in first path element")));
+    if let Some(c) = first
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
+    {
+        return Err(path_error(
+            path,
+            format!("invalid char {c:?} in first path element"),
+        ));
     }
     if split_path_version(path).is_none() {
         return Err(path_error(path, "invalid major version suffix"));
@@ -141,13 +166,21 @@ fn check_element(elem: &str) -> Result<(), String> {
     if elem.ends_with('.') {
         return Err(format!("trailing dot in path element {elem:?}"));
     }
-    if let Some(c) = elem.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))) {
+    if let Some(c) = elem
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')))
+    {
         return Err(format!("invalid char {c:?}"));
     }
 
     let short = elem.split('.').next().unwrap_or(elem);
-    if WINDOWS_RESERVED.iter().any(|bad| bad.eq_ignore_ascii_case(short)) {
-        return Err(format!("{short:?} disallowed as path element component on Windows"));
+    if WINDOWS_RESERVED
+        .iter()
+        .any(|bad| bad.eq_ignore_ascii_case(short))
+    {
+        return Err(format!(
+            "{short:?} disallowed as path element component on Windows"
+        ));
     }
     if let Some(tilde) = short.rfind('~') {
         let suffix = &short[tilde + 1..];
@@ -218,7 +251,11 @@ mod tests {
             "example.com/a~b/c_d",
             "example.com/console.d",
         ] {
-            assert!(ModulePath::parse(p).is_ok(), "{p}: {:?}", ModulePath::parse(p));
+            assert!(
+                ModulePath::parse(p).is_ok(),
+                "{p}: {:?}",
+                ModulePath::parse(p)
+            );
         }
     }
 
@@ -253,15 +290,28 @@ mod tests {
         ];
         for (path, reason) in cases {
             let err = ModulePath::parse(path).expect_err(path);
-            assert!(err.reason.contains(reason), "{path}: got {:?}, expected {reason:?}", err.reason);
+            assert!(
+                err.reason.contains(reason),
+                "{path}: got {:?}, expected {reason:?}",
+                err.reason
+            );
         }
     }
 
     #[test]
     fn path_major_is_split_off() {
-        assert_eq!(ModulePath::parse("github.com/x/y/v2").unwrap().path_major(), "/v2");
-        assert_eq!(ModulePath::parse("gopkg.in/yaml.v3").unwrap().path_major(), ".v3");
-        assert_eq!(ModulePath::parse("github.com/x/y").unwrap().path_major(), "");
+        assert_eq!(
+            ModulePath::parse("github.com/x/y/v2").unwrap().path_major(),
+            "/v2"
+        );
+        assert_eq!(
+            ModulePath::parse("gopkg.in/yaml.v3").unwrap().path_major(),
+            ".v3"
+        );
+        assert_eq!(
+            ModulePath::parse("github.com/x/y").unwrap().path_major(),
+            ""
+        );
     }
 
     #[test]

@@ -52,7 +52,10 @@ pub enum ProxyRequest {
 impl ProxyRequest {
     pub fn module(&self) -> &ModulePath {
         match self {
-            ProxyRequest::List(m) | ProxyRequest::Latest(m) | ProxyRequest::File(m, _, _) | ProxyRequest::Query(m, _) => m,
+            ProxyRequest::List(m)
+            | ProxyRequest::Latest(m)
+            | ProxyRequest::File(m, _, _)
+            | ProxyRequest::Query(m, _) => m,
         }
     }
 }
@@ -82,7 +85,9 @@ pub fn parse_request_path(raw: &str) -> Result<ProxyRequest, String> {
     } else if let Some(v) = rest.strip_suffix(".zip") {
         (v, FileKind::Zip)
     } else {
-        return Err(format!("unknown file {rest:?}: expected list, .info, .mod or .zip"));
+        return Err(format!(
+            "unknown file {rest:?}: expected list, .info, .mod or .zip"
+        ));
     };
     let version = decode_version(encoded_version)?;
 
@@ -107,7 +112,8 @@ pub fn parse_request_path(raw: &str) -> Result<ProxyRequest, String> {
 }
 
 fn parse_module(encoded: &str) -> Result<ModulePath, String> {
-    let decoded = decode_element(encoded).ok_or_else(|| format!("invalid case-encoding in module path {encoded:?}"))?;
+    let decoded = decode_element(encoded)
+        .ok_or_else(|| format!("invalid case-encoding in module path {encoded:?}"))?;
     ModulePath::parse(&decoded).map_err(|e| e.to_string())
 }
 
@@ -115,7 +121,8 @@ fn parse_module(encoded: &str) -> Result<ModulePath, String> {
 /// element of letters, digits and `!#$%&()+,-.=@[]^_{}~` or space, not all
 /// dots, no trailing dot, no Windows reserved name.
 fn decode_version(encoded: &str) -> Result<String, String> {
-    let v = decode_element(encoded).ok_or_else(|| format!("invalid case-encoding in version {encoded:?}"))?;
+    let v = decode_element(encoded)
+        .ok_or_else(|| format!("invalid case-encoding in version {encoded:?}"))?;
     let bad = || Err(format!("invalid version {v:?}"));
 
     if v.is_empty() || v.bytes().all(|b| b == b'.') || v.ends_with('.') {
@@ -128,9 +135,12 @@ fn decode_version(encoded: &str) -> Result<String, String> {
     let short = v.split('.').next().unwrap_or("");
     let reserved = ["CON", "PRN", "AUX", "NUL"];
     let numbered = |prefix: &str| {
-        short.len() == 4 && short[..3].eq_ignore_ascii_case(prefix) && matches!(short.as_bytes()[3], b'1'..=b'9')
+        short.len() == 4
+            && short[..3].eq_ignore_ascii_case(prefix)
+            && matches!(short.as_bytes()[3], b'1'..=b'9')
     };
-    if reserved.iter().any(|r| r.eq_ignore_ascii_case(short)) || numbered("COM") || numbered("LPT") {
+    if reserved.iter().any(|r| r.eq_ignore_ascii_case(short)) || numbered("COM") || numbered("LPT")
+    {
         return bad();
     }
     Ok(v)
@@ -141,24 +151,49 @@ mod tests {
     use super::*;
 
     fn file(m: &str, v: &str, kind: FileKind) -> ProxyRequest {
-        ProxyRequest::File(ModulePath::parse(m).unwrap(), Version::canonical(v).unwrap(), kind)
+        ProxyRequest::File(
+            ModulePath::parse(m).unwrap(),
+            Version::canonical(v).unwrap(),
+            kind,
+        )
     }
 
     #[test]
     fn parse_accepts_every_endpoint() {
         let m = || ModulePath::parse("example.com/x").unwrap();
-        assert_eq!(parse_request_path("example.com/x/@v/list"), Ok(ProxyRequest::List(m())));
-        assert_eq!(parse_request_path("example.com/x/@latest"), Ok(ProxyRequest::Latest(m())));
-        assert_eq!(parse_request_path("example.com/x/@v/v1.0.0.info"), Ok(file("example.com/x", "v1.0.0", FileKind::Info)));
-        assert_eq!(parse_request_path("example.com/x/@v/v1.0.0.mod"), Ok(file("example.com/x", "v1.0.0", FileKind::Mod)));
-        assert_eq!(parse_request_path("example.com/x/@v/v1.0.0.zip"), Ok(file("example.com/x", "v1.0.0", FileKind::Zip)));
+        assert_eq!(
+            parse_request_path("example.com/x/@v/list"),
+            Ok(ProxyRequest::List(m()))
+        );
+        assert_eq!(
+            parse_request_path("example.com/x/@latest"),
+            Ok(ProxyRequest::Latest(m()))
+        );
+        assert_eq!(
+            parse_request_path("example.com/x/@v/v1.0.0.info"),
+            Ok(file("example.com/x", "v1.0.0", FileKind::Info))
+        );
+        assert_eq!(
+            parse_request_path("example.com/x/@v/v1.0.0.mod"),
+            Ok(file("example.com/x", "v1.0.0", FileKind::Mod))
+        );
+        assert_eq!(
+            parse_request_path("example.com/x/@v/v1.0.0.zip"),
+            Ok(file("example.com/x", "v1.0.0", FileKind::Zip))
+        );
     }
 
     #[test]
     fn parse_decodes_capitals_both_spellings() {
         let expected = file("github.com/Azure/Go", "v1.0.0-RC1", FileKind::Mod);
-        assert_eq!(parse_request_path("github.com/!azure/!go/@v/v1.0.0-!r!c1.mod"), Ok(expected.clone()));
-        assert_eq!(parse_request_path("github.com/%21azure/%21go/@v/v1.0.0-%21r%21c1.mod"), Ok(expected));
+        assert_eq!(
+            parse_request_path("github.com/!azure/!go/@v/v1.0.0-!r!c1.mod"),
+            Ok(expected.clone())
+        );
+        assert_eq!(
+            parse_request_path("github.com/%21azure/%21go/@v/v1.0.0-%21r%21c1.mod"),
+            Ok(expected)
+        );
     }
 
     #[test]
@@ -187,9 +222,18 @@ mod tests {
     #[test]
     fn parse_turns_non_canonical_info_into_query() {
         let m = ModulePath::parse("example.com/x").unwrap();
-        assert_eq!(parse_request_path("example.com/x/@v/master.info"), Ok(ProxyRequest::Query(m.clone(), "master".into())));
-        assert_eq!(parse_request_path("example.com/x/@v/v1.2.info"), Ok(ProxyRequest::Query(m.clone(), "v1.2".into())));
-        assert_eq!(parse_request_path("example.com/x/@v/v1.2.3+meta.info"), Ok(ProxyRequest::Query(m, "v1.2.3+meta".into())));
+        assert_eq!(
+            parse_request_path("example.com/x/@v/master.info"),
+            Ok(ProxyRequest::Query(m.clone(), "master".into()))
+        );
+        assert_eq!(
+            parse_request_path("example.com/x/@v/v1.2.info"),
+            Ok(ProxyRequest::Query(m.clone(), "v1.2".into()))
+        );
+        assert_eq!(
+            parse_request_path("example.com/x/@v/v1.2.3+meta.info"),
+            Ok(ProxyRequest::Query(m, "v1.2.3+meta".into()))
+        );
         assert!(parse_request_path("example.com/x/@v/master.zip").is_err());
         assert!(parse_request_path("example.com/x/@v/v1.2.mod").is_err());
     }
@@ -213,7 +257,10 @@ mod tests {
             "example.com/nul/@v/list",
             "example.com/x%5cy/@v/list",
         ] {
-            assert!(parse_request_path(path).is_err(), "{path} should be rejected");
+            assert!(
+                parse_request_path(path).is_err(),
+                "{path} should be rejected"
+            );
         }
     }
 }

@@ -21,12 +21,26 @@ fn parse(v: &str) -> Option<Parsed<'_>> {
     let rest = v.strip_prefix('v')?;
     let (major, rest) = take_number(rest)?;
     if rest.is_empty() {
-        return Some(Parsed { major, minor: "0", patch: "0", short: true, prerelease: "", build: "" });
+        return Some(Parsed {
+            major,
+            minor: "0",
+            patch: "0",
+            short: true,
+            prerelease: "",
+            build: "",
+        });
     }
     let rest = rest.strip_prefix('.')?;
     let (minor, rest) = take_number(rest)?;
     if rest.is_empty() {
-        return Some(Parsed { major, minor, patch: "0", short: true, prerelease: "", build: "" });
+        return Some(Parsed {
+            major,
+            minor,
+            patch: "0",
+            short: true,
+            prerelease: "",
+            build: "",
+        });
     }
     let rest = rest.strip_prefix('.')?;
     let (patch, mut rest) = take_number(rest)?;
@@ -53,12 +67,22 @@ fn parse(v: &str) -> Option<Parsed<'_>> {
     if !rest.is_empty() {
         return None;
     }
-    Some(Parsed { major, minor, patch, short: false, prerelease, build })
+    Some(Parsed {
+        major,
+        minor,
+        patch,
+        short: false,
+        prerelease,
+        build,
+    })
 }
 
 /// Splits a leading decimal number without leading zeros off `s`.
 fn take_number(s: &str) -> Option<(&str, &str)> {
-    let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
+    let end = s
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
     if end == 0 {
         return None;
     }
@@ -152,7 +176,10 @@ pub fn is_pseudo_version(v: &str) -> bool {
     if parsed.short || v.matches('-').count() < 2 {
         return false;
     }
-    if !parsed.build.is_empty() && parsed.build != "+incompatible" && !valid_identifiers(&parsed.build[1..], false) {
+    if !parsed.build.is_empty()
+        && parsed.build != "+incompatible"
+        && !valid_identifiers(&parsed.build[1..], false)
+    {
         return false;
     }
     let pre = &parsed.prerelease[1..];
@@ -196,13 +223,20 @@ impl Version {
         let Some(parsed) = parse(v) else {
             return Err(VersionError::Malformed(v.to_string()));
         };
-        let keep_build = if parsed.build == "+incompatible" { parsed.build } else { "" };
+        let keep_build = if parsed.build == "+incompatible" {
+            parsed.build
+        } else {
+            ""
+        };
         let canonical = format!(
             "v{}.{}.{}{}{}",
             parsed.major, parsed.minor, parsed.patch, parsed.prerelease, keep_build
         );
         if canonical != v {
-            return Err(VersionError::NotCanonical { version: v.to_string(), canonical });
+            return Err(VersionError::NotCanonical {
+                version: v.to_string(),
+                canonical,
+            });
         }
         Ok(Version(canonical))
     }
@@ -237,23 +271,63 @@ mod tests {
 
     #[test]
     fn parse_accepts_go_forms() {
-        for v in ["v1", "v1.2", "v1.2.3", "v1.2.3-pre.1", "v1.2.3-0.20191109021931-daa7c04131f5", "v2.0.0+incompatible", "v1.0.0+meta.1"] {
+        for v in [
+            "v1",
+            "v1.2",
+            "v1.2.3",
+            "v1.2.3-pre.1",
+            "v1.2.3-0.20191109021931-daa7c04131f5",
+            "v2.0.0+incompatible",
+            "v1.0.0+meta.1",
+        ] {
             assert!(parse(v).is_some(), "{v} should parse");
         }
     }
 
     #[test]
     fn parse_rejects_invalid_forms() {
-        for v in ["1.2.3", "v01.2.3", "v1.02.3", "v1.2.3-01", "v1.2.3-", "v1.2.3+", "v1.2-pre", "v1.2.3.4", "v", "v1.2.3-a..b", "v1.2.3 "] {
+        for v in [
+            "1.2.3",
+            "v01.2.3",
+            "v1.02.3",
+            "v1.2.3-01",
+            "v1.2.3-",
+            "v1.2.3+",
+            "v1.2-pre",
+            "v1.2.3.4",
+            "v",
+            "v1.2.3-a..b",
+            "v1.2.3 ",
+        ] {
             assert!(parse(v).is_none(), "{v} should not parse");
         }
     }
 
     #[test]
     fn compare_follows_go_semver() {
-        let ordered = ["v0.1.0", "v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-alpha.beta", "v1.0.0-beta", "v1.0.0-beta.2", "v1.0.0-beta.11", "v1.0.0-rc.1", "v1.0.0", "v1.2.0", "v1.10.0", "v2.0.0+incompatible", "v10.0.0"];
+        let ordered = [
+            "v0.1.0",
+            "v1.0.0-alpha",
+            "v1.0.0-alpha.1",
+            "v1.0.0-alpha.beta",
+            "v1.0.0-beta",
+            "v1.0.0-beta.2",
+            "v1.0.0-beta.11",
+            "v1.0.0-rc.1",
+            "v1.0.0",
+            "v1.2.0",
+            "v1.10.0",
+            "v2.0.0+incompatible",
+            "v10.0.0",
+        ];
         for pair in ordered.windows(2) {
-            assert_eq!(compare(pair[0], pair[1]), Ordering::Less, "{} < {}", pair[0], pair[1]);
+            assert_eq!(
+                compare(pair[0], pair[1]),
+                Ordering::Less,
+                "{} < {}",
+                pair[0],
+                pair[1]
+            );
         }
         assert_eq!(compare("v1.2", "v1.2.0"), Ordering::Equal);
         assert_eq!(compare("v2.0.0+incompatible", "v2.0.0"), Ordering::Equal);
@@ -262,7 +336,12 @@ mod tests {
 
     #[test]
     fn sort_breaks_ties_by_text() {
-        let mut list = vec!["v2.0.0+incompatible".to_string(), "v1.10.0".into(), "v1.9.0".into(), "v2.0.0".into()];
+        let mut list = vec![
+            "v2.0.0+incompatible".to_string(),
+            "v1.10.0".into(),
+            "v1.9.0".into(),
+            "v2.0.0".into(),
+        ];
         sort_versions(&mut list);
         assert_eq!(list, ["v1.9.0", "v1.10.0", "v2.0.0", "v2.0.0+incompatible"]);
     }
@@ -274,18 +353,39 @@ mod tests {
         assert!(Version::canonical("v2.0.0+incompatible").is_ok());
         assert_eq!(
             Version::canonical("v1.2"),
-            Err(VersionError::NotCanonical { version: "v1.2".into(), canonical: "v1.2.0".into() })
+            Err(VersionError::NotCanonical {
+                version: "v1.2".into(),
+                canonical: "v1.2.0".into()
+            })
         );
-        assert!(matches!(Version::canonical("v1.2.3+meta"), Err(VersionError::NotCanonical { .. })));
-        assert!(matches!(Version::canonical("master"), Err(VersionError::Malformed(_))));
+        assert!(matches!(
+            Version::canonical("v1.2.3+meta"),
+            Err(VersionError::NotCanonical { .. })
+        ));
+        assert!(matches!(
+            Version::canonical("master"),
+            Err(VersionError::Malformed(_))
+        ));
     }
 
     #[test]
     fn pseudo_versions_are_recognised() {
-        for v in ["v0.0.0-20191109021931-daa7c04131f5", "v1.0.0-20191109021931-daa7c04131f5", "v1.2.4-0.20191109021931-daa7c04131f5", "v1.2.3-pre.0.20191109021931-daa7c04131f5", "v2.0.1-0.20191109021931-daa7c04131f5+incompatible"] {
+        for v in [
+            "v0.0.0-20191109021931-daa7c04131f5",
+            "v1.0.0-20191109021931-daa7c04131f5",
+            "v1.2.4-0.20191109021931-daa7c04131f5",
+            "v1.2.3-pre.0.20191109021931-daa7c04131f5",
+            "v2.0.1-0.20191109021931-daa7c04131f5+incompatible",
+        ] {
             assert!(is_pseudo_version(v), "{v}");
         }
-        for v in ["v1.2.3", "v1.2.3-pre", "v1.2.0-20191109021931-daa7c04131f5", "v0.0.0-2019110902193-daa7c04131f5", "v1.2.3-1.20191109021931-abc"] {
+        for v in [
+            "v1.2.3",
+            "v1.2.3-pre",
+            "v1.2.0-20191109021931-daa7c04131f5",
+            "v0.0.0-2019110902193-daa7c04131f5",
+            "v1.2.3-1.20191109021931-abc",
+        ] {
             assert!(!is_pseudo_version(v), "{v}");
         }
     }

@@ -19,8 +19,15 @@ pub struct BlobWriter {
 impl BlobWriter {
     pub(super) async fn create(tmp_dir: &Path) -> Result<BlobWriter, StoreError> {
         let path = tmp_dir.join(format!("fill-{:016x}", rand::random::<u64>()));
-        let file = tokio::fs::File::create(&path).await.map_err(io_error(&path))?;
-        Ok(BlobWriter { file: BufWriter::with_capacity(256 * 1024, file), path, hasher: Sha256::new(), size: 0 })
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(io_error(&path))?;
+        Ok(BlobWriter {
+            file: BufWriter::with_capacity(256 * 1024, file),
+            path,
+            hasher: Sha256::new(),
+            size: 0,
+        })
     }
 
     pub fn size(&self) -> u64 {
@@ -30,7 +37,10 @@ impl BlobWriter {
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         self.hasher.update(chunk);
         self.size += chunk.len() as u64;
-        self.file.write_all(chunk).await.map_err(io_error(&self.path))
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(io_error(&self.path))
     }
 
     /// Empties the file so a retry or the next upstream starts afresh.
@@ -38,7 +48,9 @@ impl BlobWriter {
         self.file.flush().await.map_err(io_error(&self.path))?;
         let inner = self.file.get_mut();
         inner.set_len(0).await.map_err(io_error(&self.path))?;
-        tokio::io::AsyncSeekExt::rewind(inner).await.map_err(io_error(&self.path))?;
+        tokio::io::AsyncSeekExt::rewind(inner)
+            .await
+            .map_err(io_error(&self.path))?;
         self.hasher = Sha256::new();
         self.size = 0;
         Ok(())
@@ -48,10 +60,18 @@ impl BlobWriter {
     /// then persisted.
     pub async fn finish(mut self) -> Result<FinishedBlob, StoreError> {
         self.file.flush().await.map_err(io_error(&self.path))?;
-        self.file.get_ref().sync_all().await.map_err(io_error(&self.path))?;
+        self.file
+            .get_ref()
+            .sync_all()
+            .await
+            .map_err(io_error(&self.path))?;
         let path = std::mem::take(&mut self.path);
         let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
-        Ok(FinishedBlob { path, sha256, size: self.size })
+        Ok(FinishedBlob {
+            path,
+            sha256,
+            size: self.size,
+        })
     }
 }
 
@@ -85,7 +105,7 @@ impl FinishedBlob {
     }
 
     /// Renames the file to `target` and fsyncs the directory. If `target`
-    /// exists, it already holds these bytes (it is named by their hash).
+    /// exists, it already contains these bytes (it is named by their hash).
     pub(super) async fn persist(mut self, target: &Path) -> Result<(), StoreError> {
         let source = std::mem::take(&mut self.path);
         let target = target.to_path_buf();
@@ -97,7 +117,9 @@ impl FinishedBlob {
                 return Ok(());
             }
             std::fs::rename(&source, &target).map_err(io_error(&target))?;
-            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))?;
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_error(dir))?;
             Ok(())
         })
         .await

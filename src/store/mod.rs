@@ -24,7 +24,10 @@ use crate::module::{encode_element, FileKind, ModulePath, Version};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store I/O failed on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("store index failed: {0}")]
     Index(#[from] sled::Error),
     #[error("store record {key:?} is corrupt: {reason}")]
@@ -32,7 +35,10 @@ pub enum StoreError {
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Object counts and sizes, kept in memory and exported as metrics.
@@ -67,13 +73,21 @@ pub struct Store {
     totals: Arc<StoreTotals>,
 }
 
-/// The index key of a canonical file: `<encoded path>@<encoded version>/<kind>`.
+/// Builds the index key of a canonical file: `<encoded path>@<encoded version>/<kind>`.
 pub fn file_key(module: &ModulePath, version: &Version, kind: FileKind) -> String {
-    format!("{}@{}/{}", module.encoded(), encode_element(version.as_str()), kind.extension())
+    format!(
+        "{}@{}/{}",
+        module.encoded(),
+        encode_element(version.as_str()),
+        kind.extension()
+    )
 }
 
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Store {
@@ -95,7 +109,10 @@ impl Store {
             tracing::info!(removed, "removed leftover temporary files");
         }
 
-        let db = sled::Config::new().path(root.join("index")).flush_every_ms(Some(500)).open()?;
+        let db = sled::Config::new()
+            .path(root.join("index"))
+            .flush_every_ms(Some(500))
+            .open()?;
         let store = Store {
             root: root.to_path_buf(),
             files: db.open_tree("files")?,
@@ -129,7 +146,10 @@ impl Store {
     }
 
     pub fn blob_path(&self, sha256_hex: &str) -> PathBuf {
-        self.root.join("blobs").join(&sha256_hex[..2]).join(&sha256_hex[2..])
+        self.root
+            .join("blobs")
+            .join(&sha256_hex[..2])
+            .join(&sha256_hex[2..])
     }
 
     pub fn get_file(&self, key: &str) -> Result<Option<FileRecord>, StoreError> {
@@ -147,17 +167,35 @@ impl Store {
     /// Moves a finished blob into place and indexes it under `key`, unless
     /// the key already has a record: then the stored record wins and is
     /// returned, so a key never changes once written.
-    pub async fn commit_file(&self, key: &str, kind: FileKind, blob: FinishedBlob, h1: Option<String>) -> Result<FileRecord, StoreError> {
+    pub async fn commit_file(
+        &self,
+        key: &str,
+        kind: FileKind,
+        blob: FinishedBlob,
+        h1: Option<String>,
+    ) -> Result<FileRecord, StoreError> {
         if let Some(existing) = self.get_file(key)? {
             return Ok(existing);
         }
-        let record = FileRecord { sha256: blob.sha256_hex(), size: blob.size(), stored_at: unix_now(), h1 };
+        let record = FileRecord {
+            sha256: blob.sha256_hex(),
+            size: blob.size(),
+            stored_at: unix_now(),
+            h1,
+        };
         let target = self.blob_path(&record.sha256);
         blob.persist(&target).await?;
 
-        let swapped = self.files.compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(record.encode()))?;
+        let swapped = self.files.compare_and_swap(
+            key.as_bytes(),
+            None as Option<&[u8]>,
+            Some(record.encode()),
+        )?;
         if let Err(conflict) = swapped {
-            let current = conflict.current.ok_or_else(|| StoreError::Corrupt { key: key.into(), reason: "vanished during commit".into() })?;
+            let current = conflict.current.ok_or_else(|| StoreError::Corrupt {
+                key: key.into(),
+                reason: "vanished during commit".into(),
+            })?;
             return FileRecord::decode(key, &current);
         }
         self.db.flush_async().await?;
@@ -172,9 +210,15 @@ impl Store {
         for item in self.files.scan_prefix(prefix.as_bytes()) {
             let (key, _) = item?;
             let key = String::from_utf8_lossy(&key);
-            let Some(rest) = key.strip_prefix(&prefix) else { continue };
-            let Some((encoded, _kind)) = rest.rsplit_once('/') else { continue };
-            let Some(version) = crate::module::decode_element(encoded) else { continue };
+            let Some(rest) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((encoded, _kind)) = rest.rsplit_once('/') else {
+                continue;
+            };
+            let Some(version) = crate::module::decode_element(encoded) else {
+                continue;
+            };
             if versions.last() != Some(&version) {
                 versions.push(version);
             }
@@ -190,8 +234,8 @@ impl Store {
         }
     }
 
-    /// Replaces a mutable answer (list, @latest, query); flushed lazily since
-    /// losing one only costs a refetch.
+    /// Replaces a mutable record (list, @latest, query). The index flushes it
+    /// lazily because losing one only costs a refetch.
     pub fn put_mutable(&self, key: &str, record: &MutableRecord) -> Result<(), StoreError> {
         self.mutable.insert(key.as_bytes(), record.encode())?;
         Ok(())
@@ -207,15 +251,23 @@ impl Store {
         Ok(())
     }
 
-    /// Checks that the index answers and the data directory takes writes.
+    /// Checks that the index responds and the data directory takes writes.
     pub async fn check_ready(&self) -> Result<(), StoreError> {
         self.files.get(b"readiness-probe")?;
-        let probe = self.root.join("tmp").join(format!("ready-{}", rand::random::<u64>()));
-        tokio::fs::write(&probe, b"ok").await.map_err(io_error(&probe))?;
+        let probe = self
+            .root
+            .join("tmp")
+            .join(format!("ready-{}", rand::random::<u64>()));
+        tokio::fs::write(&probe, b"ok")
+            .await
+            .map_err(io_error(&probe))?;
         let read = tokio::fs::read(&probe).await.map_err(io_error(&probe));
         let _ = tokio::fs::remove_file(&probe).await;
         if read? != b"ok" {
-            return Err(StoreError::Corrupt { key: probe.display().to_string(), reason: "read back different bytes".into() });
+            return Err(StoreError::Corrupt {
+                key: probe.display().to_string(),
+                reason: "read back different bytes".into(),
+            });
         }
         Ok(())
     }

@@ -23,10 +23,16 @@ impl FileRecord {
     }
 
     pub fn decode(key: &str, bytes: &[u8]) -> Result<FileRecord, StoreError> {
-        let record: FileRecord = serde_json::from_slice(bytes)
-            .map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+        let record: FileRecord =
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })?;
         if record.sha256.len() != 64 || !record.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(StoreError::Corrupt { key: key.to_string(), reason: "bad sha256".into() });
+            return Err(StoreError::Corrupt {
+                key: key.to_string(),
+                reason: "bad sha256".into(),
+            });
         }
         Ok(record)
     }
@@ -50,10 +56,16 @@ impl MutableRecord {
 
     pub fn decode(key: &str, bytes: &[u8]) -> Result<MutableRecord, StoreError> {
         if bytes.len() < 8 {
-            return Err(StoreError::Corrupt { key: key.to_string(), reason: "short mutable record".into() });
+            return Err(StoreError::Corrupt {
+                key: key.to_string(),
+                reason: "short mutable record".into(),
+            });
         }
         let (time, body) = bytes.split_at(8);
         let fetched_at_ms = u64::from_be_bytes(time.try_into().expect("eight bytes"));
-        Ok(MutableRecord { fetched_at_ms, body: body.to_vec() })
+        Ok(MutableRecord {
+            fetched_at_ms,
+            body: body.to_vec(),
+        })
     }
 }

@@ -10,7 +10,11 @@ use super::{FetchKind, FetchSettings, Sink, Source, Upstream, UpstreamError};
 
 pub(super) fn build_client(settings: &FetchSettings) -> Result<reqwest::Client, reqwest::Error> {
     let redirects = reqwest::redirect::Policy::custom(|attempt| {
-        let downgrade = attempt.previous().last().is_some_and(|p| p.scheme() == "https") && attempt.url().scheme() == "http";
+        let downgrade = attempt
+            .previous()
+            .last()
+            .is_some_and(|p| p.scheme() == "https")
+            && attempt.url().scheme() == "http";
         if downgrade {
             attempt.error("refusing a redirect from https to http")
         } else if attempt.previous().len() >= 10 {
@@ -40,12 +44,29 @@ pub(super) async fn fetch_entry(
     let deadline = upstream.settings.total_timeout;
     let work = async {
         match source {
-            Source::Http { base, credentials } => fetch_http(upstream, base, credentials.as_ref(), &name, path, kind, limit, sink).await,
+            Source::Http { base, credentials } => {
+                fetch_http(
+                    upstream,
+                    base,
+                    credentials.as_ref(),
+                    &name,
+                    path,
+                    kind,
+                    limit,
+                    sink,
+                )
+                .await
+            }
             Source::File(dir) => fetch_file(&dir.join(path), &name, limit, sink).await,
             Source::Off => Err(UpstreamError::Off),
         }
     };
-    timeout(deadline, work).await.unwrap_or(Err(UpstreamError::Timeout { upstream: name.clone(), stage: "total deadline" }))
+    timeout(deadline, work)
+        .await
+        .unwrap_or(Err(UpstreamError::Timeout {
+            upstream: name.clone(),
+            stage: "total deadline",
+        }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -59,8 +80,11 @@ async fn fetch_http(
     limit: u64,
     sink: &mut Sink<'_>,
 ) -> Result<u64, UpstreamError> {
-    let url = reqwest::Url::parse(&format!("{base}{path}"))
-        .map_err(|e| UpstreamError::Connect { upstream: name.to_string(), message: format!("bad URL for {path}: {e}") })?;
+    let url =
+        reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| UpstreamError::Connect {
+            upstream: name.to_string(),
+            message: format!("bad URL for {path}: {e}"),
+        })?;
     let settings = &upstream.settings;
     let mut attempt = 0u32;
 
@@ -71,22 +95,43 @@ async fn fetch_http(
         }
         let outcome = timeout(settings.header_timeout, request.send()).await;
         let failure: Result<(), UpstreamError> = match outcome {
-            Err(_) => Err(UpstreamError::Timeout { upstream: name.to_string(), stage: "waiting for response headers" }),
-            Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout { upstream: name.to_string(), stage: "connecting" }),
-            Ok(Err(e)) => Err(UpstreamError::Connect { upstream: name.to_string(), message: describe(&e) }),
+            Err(_) => Err(UpstreamError::Timeout {
+                upstream: name.to_string(),
+                stage: "waiting for response headers",
+            }),
+            Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout {
+                upstream: name.to_string(),
+                stage: "connecting",
+            }),
+            Ok(Err(e)) => Err(UpstreamError::Connect {
+                upstream: name.to_string(),
+                message: describe(&e),
+            }),
             Ok(Ok(response)) => {
                 let status = response.status().as_u16();
                 if status == 429 || status >= 500 {
-                    Err(UpstreamError::Status { upstream: name.to_string(), status })
+                    Err(UpstreamError::Status {
+                        upstream: name.to_string(),
+                        status,
+                    })
                 } else {
                     break response;
-
                 }
             }
         };
-        let Err(err) = failure else { unreachable!("success leaves the loop") };
-        let retryable = matches!(err, UpstreamError::Connect { .. } | UpstreamError::Status { .. })
-            || matches!(err, UpstreamError::Timeout { stage: "connecting", .. });
+        let Err(err) = failure else {
+            unreachable!("success leaves the loop")
+        };
+        let retryable = matches!(
+            err,
+            UpstreamError::Connect { .. } | UpstreamError::Status { .. }
+        ) || matches!(
+            err,
+            UpstreamError::Timeout {
+                stage: "connecting",
+                ..
+            }
+        );
         if !retryable || attempt >= settings.retries {
             return Err(err);
         }
@@ -99,13 +144,23 @@ async fn fetch_http(
     let status = response.status().as_u16();
     if status == 404 || status == 410 {
         let reason = first_line(&response.text().await.unwrap_or_default());
-        return Err(UpstreamError::NotFound { upstream: name.to_string(), status, reason });
+        return Err(UpstreamError::NotFound {
+            upstream: name.to_string(),
+            status,
+            reason,
+        });
     }
     if status != 200 {
-        return Err(UpstreamError::Status { upstream: name.to_string(), status });
+        return Err(UpstreamError::Status {
+            upstream: name.to_string(),
+            status,
+        });
     }
     if response.content_length().is_some_and(|len| len > limit) {
-        return Err(UpstreamError::TooLarge { upstream: name.to_string(), limit });
+        return Err(UpstreamError::TooLarge {
+            upstream: name.to_string(),
+            limit,
+        });
     }
     stream_http_body(response, name, settings.idle_timeout, limit, sink).await
 }
@@ -120,39 +175,80 @@ async fn stream_http_body(
     let mut total = 0u64;
     loop {
         let chunk = match timeout(idle, response.chunk()).await {
-            Err(_) => return Err(UpstreamError::Timeout { upstream: name.to_string(), stage: "body stalled" }),
-            Ok(Err(e)) => return Err(UpstreamError::Body { upstream: name.to_string(), message: describe(&e) }),
+            Err(_) => {
+                return Err(UpstreamError::Timeout {
+                    upstream: name.to_string(),
+                    stage: "body stalled",
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(UpstreamError::Body {
+                    upstream: name.to_string(),
+                    message: describe(&e),
+                })
+            }
             Ok(Ok(None)) => return Ok(total),
             Ok(Ok(Some(chunk))) => chunk,
         };
         total += chunk.len() as u64;
         if total > limit {
-            return Err(UpstreamError::TooLarge { upstream: name.to_string(), limit });
+            return Err(UpstreamError::TooLarge {
+                upstream: name.to_string(),
+                limit,
+            });
         }
         sink.write(&chunk).await?;
     }
 }
 
-async fn fetch_file(file: &std::path::Path, name: &str, limit: u64, sink: &mut Sink<'_>) -> Result<u64, UpstreamError> {
+async fn fetch_file(
+    file: &std::path::Path,
+    name: &str,
+    limit: u64,
+    sink: &mut Sink<'_>,
+) -> Result<u64, UpstreamError> {
     let mut handle = match tokio::fs::File::open(file).await {
         Ok(f) => f,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
-            return Err(UpstreamError::NotFound { upstream: name.to_string(), status: 404, reason: "not in the directory".into() });
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Err(UpstreamError::NotFound {
+                upstream: name.to_string(),
+                status: 404,
+                reason: "not in the directory".into(),
+            });
         }
-        Err(e) => return Err(UpstreamError::Body { upstream: name.to_string(), message: e.to_string() }),
+        Err(e) => {
+            return Err(UpstreamError::Body {
+                upstream: name.to_string(),
+                message: e.to_string(),
+            })
+        }
     };
     let mut buffer = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     let started = Instant::now();
     loop {
-        let n = handle.read(&mut buffer).await.map_err(|e| UpstreamError::Body { upstream: name.to_string(), message: e.to_string() })?;
+        let n = handle
+            .read(&mut buffer)
+            .await
+            .map_err(|e| UpstreamError::Body {
+                upstream: name.to_string(),
+                message: e.to_string(),
+            })?;
         if n == 0 {
             tracing::trace!(elapsed = ?started.elapsed(), "file read done");
             return Ok(total);
         }
         total += n as u64;
         if total > limit {
-            return Err(UpstreamError::TooLarge { upstream: name.to_string(), limit });
+            return Err(UpstreamError::TooLarge {
+                upstream: name.to_string(),
+                limit,
+            });
         }
         sink.write(&buffer[..n]).await?;
     }
@@ -171,8 +267,8 @@ fn describe(error: &reqwest::Error) -> String {
     text
 }
 
-/// The first line of an upstream error body, trimmed and shortened, for the
-/// one-line reason passed on to clients.
+/// Returns the first line of an upstream error body, cut to 200 characters,
+/// as the one-line reason passed on to clients.
 fn first_line(body: &str) -> String {
     let line = body.lines().next().unwrap_or("").trim();
     let clean: String = line.chars().filter(|c| !c.is_control()).take(200).collect();

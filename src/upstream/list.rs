@@ -16,10 +16,13 @@ pub enum Fallback {
     OnAnyError,
 }
 
-/// Where one upstream entry fetches from.
+/// The source one upstream entry fetches from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Source {
-    Http { base: reqwest::Url, credentials: Option<(String, String)> },
+    Http {
+        base: reqwest::Url,
+        credentials: Option<(String, String)>,
+    },
     File(PathBuf),
     /// `off`: every fetch fails as not found.
     Off,
@@ -39,7 +42,12 @@ impl fmt::Display for Source {
                 let marker = if credentials.is_some() { "***@" } else { "" };
                 let host = base.host_str().unwrap_or("");
                 let port = base.port().map(|p| format!(":{p}")).unwrap_or_default();
-                write!(f, "{}://{marker}{host}{port}{}", base.scheme(), base.path().trim_end_matches('/'))
+                write!(
+                    f,
+                    "{}://{marker}{host}{port}{}",
+                    base.scheme(),
+                    base.path().trim_end_matches('/')
+                )
             }
             Source::File(dir) => write!(f, "file://{}", dir.display()),
             Source::Off => f.write_str("off"),
@@ -74,14 +82,22 @@ pub enum ListError {
 }
 
 impl ListError {
-    /// What the operator can do about the error.
+    /// Returns the fix an operator can apply for the error.
     pub fn fix(&self) -> &'static str {
         match self {
             ListError::Empty => "Give at least one proxy URL, such as https://goproxy.cn.",
-            ListError::Direct => "List proxy URLs only, such as https://goproxy.cn,https://proxy.golang.org.",
-            ListError::Scheme(_) => "Use https://, http:// or file:/// entries, separated by , or |.",
-            ListError::Url(_) => "Write each entry as a URL such as https://proxy.example.com/path.",
-            ListError::FileDir(_) => "Point file:// at an existing directory laid out like GOMODCACHE/cache/download.",
+            ListError::Direct => {
+                "List proxy URLs only, such as https://goproxy.cn,https://proxy.golang.org."
+            }
+            ListError::Scheme(_) => {
+                "Use https://, http:// or file:/// entries, separated by , or |."
+            }
+            ListError::Url(_) => {
+                "Write each entry as a URL such as https://proxy.example.com/path."
+            }
+            ListError::FileDir(_) => {
+                "Point file:// at an existing directory laid out like GOMODCACHE/cache/download."
+            }
         }
     }
 }
@@ -93,8 +109,16 @@ impl UpstreamList {
         while !rest.is_empty() {
             let end = rest.find([',', '|']).unwrap_or(rest.len());
             let item = rest[..end].trim();
-            let fallback = if rest[end..].starts_with('|') { Fallback::OnAnyError } else { Fallback::OnNotFound };
-            rest = if end < rest.len() { &rest[end + 1..] } else { "" };
+            let fallback = if rest[end..].starts_with('|') {
+                Fallback::OnAnyError
+            } else {
+                Fallback::OnNotFound
+            };
+            rest = if end < rest.len() {
+                &rest[end + 1..]
+            } else {
+                ""
+            };
 
             if item.is_empty() {
                 continue;
@@ -112,7 +136,7 @@ impl UpstreamList {
         Ok(UpstreamList { entries })
     }
 
-    /// Whether every fetch would fail without leaving the process.
+    /// Reports whether every entry is `off`, so no fetch leaves the process.
     pub fn is_off(&self) -> bool {
         self.entries.iter().all(|e| e.source == Source::Off)
     }
@@ -124,7 +148,11 @@ fn parse_source(item: &str) -> Result<Source, ListError> {
         "direct" => return Err(ListError::Direct),
         _ => {}
     }
-    let with_scheme = if item.contains("://") { item.to_string() } else { format!("https://{item}") };
+    let with_scheme = if item.contains("://") {
+        item.to_string()
+    } else {
+        format!("https://{item}")
+    };
     let mut url = reqwest::Url::parse(&with_scheme).map_err(|_| ListError::Url(redact(item)))?;
 
     match url.scheme() {
@@ -133,8 +161,17 @@ fn parse_source(item: &str) -> Result<Source, ListError> {
                 return Err(ListError::Url(redact(item)));
             }
             let credentials = if !url.username().is_empty() || url.password().is_some() {
-                let user = percent_encoding::percent_decode_str(url.username()).decode_utf8_lossy().into_owned();
-                let pass = url.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned()).unwrap_or_default();
+                let user = percent_encoding::percent_decode_str(url.username())
+                    .decode_utf8_lossy()
+                    .into_owned();
+                let pass = url
+                    .password()
+                    .map(|p| {
+                        percent_encoding::percent_decode_str(p)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    })
+                    .unwrap_or_default();
                 Some((user, pass))
             } else {
                 None
@@ -147,10 +184,15 @@ fn parse_source(item: &str) -> Result<Source, ListError> {
             }
             url.set_query(None);
             url.set_fragment(None);
-            Ok(Source::Http { base: url, credentials })
+            Ok(Source::Http {
+                base: url,
+                credentials,
+            })
         }
         "file" => {
-            let dir = url.to_file_path().map_err(|_| ListError::Url(redact(item)))?;
+            let dir = url
+                .to_file_path()
+                .map_err(|_| ListError::Url(redact(item)))?;
             if !dir.is_dir() {
                 return Err(ListError::FileDir(item.to_string()));
             }
@@ -163,7 +205,9 @@ fn parse_source(item: &str) -> Result<Source, ListError> {
 /// Hides the userinfo of an entry that failed to parse.
 fn redact(item: &str) -> String {
     match (item.find("://"), item.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}***{}", &item[..scheme_end + 3], &item[at..]),
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***{}", &item[..scheme_end + 3], &item[at..])
+        }
         _ => item.to_string(),
     }
 }
@@ -174,16 +218,27 @@ mod tests {
 
     #[test]
     fn parse_reads_separators_as_fallback_modes() {
-        let list = UpstreamList::parse("https://a.example,https://b.example|https://c.example").unwrap();
+        let list =
+            UpstreamList::parse("https://a.example,https://b.example|https://c.example").unwrap();
         let modes: Vec<_> = list.entries.iter().map(|e| e.fallback).collect();
-        assert_eq!(modes, [Fallback::OnNotFound, Fallback::OnAnyError, Fallback::OnNotFound]);
+        assert_eq!(
+            modes,
+            [
+                Fallback::OnNotFound,
+                Fallback::OnAnyError,
+                Fallback::OnNotFound
+            ]
+        );
         assert_eq!(list.entries[1].source.to_string(), "https://b.example");
     }
 
     #[test]
     fn parse_adds_https_to_bare_host() {
         let list = UpstreamList::parse("goproxy.example").unwrap();
-        assert_eq!(list.entries[0].source.to_string(), "https://goproxy.example");
+        assert_eq!(
+            list.entries[0].source.to_string(),
+            "https://goproxy.example"
+        );
     }
 
     #[test]
@@ -215,7 +270,13 @@ mod tests {
     #[test]
     fn parse_rejects_bad_entries() {
         assert_eq!(UpstreamList::parse(""), Err(ListError::Empty));
-        assert!(matches!(UpstreamList::parse("ftp://x.example"), Err(ListError::Scheme(_))));
-        assert!(matches!(UpstreamList::parse("file:///no/such/dir/anywhere"), Err(ListError::FileDir(_))));
+        assert!(matches!(
+            UpstreamList::parse("ftp://x.example"),
+            Err(ListError::Scheme(_))
+        ));
+        assert!(matches!(
+            UpstreamList::parse("file:///no/such/dir/anywhere"),
+            Err(ListError::FileDir(_))
+        ));
     }
 }

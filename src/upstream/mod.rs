@@ -16,7 +16,7 @@ pub use list::{Entry, Fallback, ListError, Source, UpstreamList};
 use crate::metrics::Metrics;
 use crate::store::{BlobWriter, StoreError};
 
-/// What is being fetched; a bounded metric label.
+/// The kind of file fetched, used as a bounded metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchKind {
     List,
@@ -43,13 +43,20 @@ impl FetchKind {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     #[error("{upstream} returned {status}: {reason}")]
-    NotFound { upstream: String, status: u16, reason: String },
+    NotFound {
+        upstream: String,
+        status: u16,
+        reason: String,
+    },
     #[error("no upstream is configured for fetching (upstream = off)")]
     Off,
     #[error("{upstream} returned status {status}")]
     Status { upstream: String, status: u16 },
     #[error("{upstream} timed out ({stage})")]
-    Timeout { upstream: String, stage: &'static str },
+    Timeout {
+        upstream: String,
+        stage: &'static str,
+    },
     #[error("{upstream} could not be reached: {message}")]
     Connect { upstream: String, message: String },
     #[error("{upstream} sent a broken body: {message}")]
@@ -99,7 +106,7 @@ pub struct FetchSettings {
     pub concurrency: usize,
 }
 
-/// Where a body goes while it streams in.
+/// The destination of a body while it streams in.
 pub(crate) enum Sink<'a> {
     Memory(Vec<u8>),
     Blob(&'a mut BlobWriter),
@@ -138,7 +145,11 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(list: UpstreamList, settings: FetchSettings, metrics: Arc<Metrics>) -> Result<Upstream, reqwest::Error> {
+    pub fn new(
+        list: UpstreamList,
+        settings: FetchSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Upstream, reqwest::Error> {
         let client = fetch::build_client(&settings)?;
         Ok(Upstream {
             list: Arc::new(list),
@@ -158,23 +169,49 @@ impl Upstream {
     }
 
     /// Fetches a small body (list, .info, .mod, @latest) into memory.
-    pub async fn fetch_bytes(&self, path: &str, kind: FetchKind, limit: u64) -> Result<Fetched<Bytes>, UpstreamError> {
+    pub async fn fetch_bytes(
+        &self,
+        path: &str,
+        kind: FetchKind,
+        limit: u64,
+    ) -> Result<Fetched<Bytes>, UpstreamError> {
         let mut sink = Sink::Memory(Vec::new());
         let source = self.fetch_chain(path, kind, limit, &mut sink).await?;
-        let Sink::Memory(buffer) = sink else { unreachable!("memory sink stays memory") };
-        Ok(Fetched { value: Bytes::from(buffer), source })
+        let Sink::Memory(buffer) = sink else {
+            unreachable!("memory sink stays memory")
+        };
+        Ok(Fetched {
+            value: Bytes::from(buffer),
+            source,
+        })
     }
 
     /// Streams a body (a zip) into a temporary blob.
-    pub async fn fetch_blob(&self, path: &str, kind: FetchKind, limit: u64, blob: &mut BlobWriter) -> Result<Fetched<()>, UpstreamError> {
+    pub async fn fetch_blob(
+        &self,
+        path: &str,
+        kind: FetchKind,
+        limit: u64,
+        blob: &mut BlobWriter,
+    ) -> Result<Fetched<()>, UpstreamError> {
         let mut sink = Sink::Blob(blob);
         let source = self.fetch_chain(path, kind, limit, &mut sink).await?;
         Ok(Fetched { value: (), source })
     }
 
     /// Walks the chain: `,` moves on after 404/410 only, `|` after any error.
-    async fn fetch_chain(&self, path: &str, kind: FetchKind, limit: u64, sink: &mut Sink<'_>) -> Result<String, UpstreamError> {
-        let _permit = self.permits.acquire().await.expect("semaphore is never closed");
+    async fn fetch_chain(
+        &self,
+        path: &str,
+        kind: FetchKind,
+        limit: u64,
+        sink: &mut Sink<'_>,
+    ) -> Result<String, UpstreamError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
         let mut last_error = UpstreamError::Off;
 
         for entry in self.list.entries.iter() {
@@ -184,11 +221,18 @@ impl Upstream {
             sink.reset().await?;
             let started = std::time::Instant::now();
             let result = fetch::fetch_entry(self, &entry.source, path, kind, limit, sink).await;
-            self.metrics.observe_upstream(kind.label(), result.as_ref().err().map_or("ok", |e| e.outcome()), started.elapsed());
+            self.metrics.observe_upstream(
+                kind.label(),
+                result.as_ref().err().map_or("ok", |e| e.outcome()),
+                started.elapsed(),
+            );
 
             match result {
                 Ok(bytes) => {
-                    self.metrics.bytes_fetched.with_label_values(&[kind.label()]).inc_by(bytes);
+                    self.metrics
+                        .bytes_fetched
+                        .with_label_values(&[kind.label()])
+                        .inc_by(bytes);
                     return Ok(entry.source.to_string());
                 }
                 Err(err) => {

@@ -25,5 +25,10 @@ pub fn check_and_hash_zip(path: &Path, module: &str, version: &str) -> Result<Zi
     }
     lines.sort();
     let summary = Sha256::digest(lines.concat().as_bytes());
-    Ok(ZipReport { h1: format!("h1:{}", base64::engine::general_purpose::STANDARD.encode(summary)) })
+    Ok(ZipReport {
+        h1: format!(
+            "h1:{}",
+            base64::engine::general_purpose::STANDARD.encode(summary)
+        ),
+    })
 }

@@ -19,13 +19,13 @@ use super::modules::Module;
 /// A fault to apply to one path.
 #[derive(Clone, Debug)]
 pub enum Fault {
-    /// Answer with this status and a short body.
+    /// Respond with this status and a short body.
     Status(u16),
     /// Send the headers and the first part of the body, then nothing.
     Stall,
     /// Send part of the body, then close the connection.
     Truncate,
-    /// Wait this long before answering normally.
+    /// Wait this long, then respond normally.
     Delay(Duration),
 }
 
@@ -47,7 +47,9 @@ pub struct Fixture {
 impl Fixture {
     pub async fn start() -> Fixture {
         let state = Arc::new(State::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().unwrap();
         let app = Router::new().fallback(serve).with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -59,7 +61,12 @@ impl Fixture {
                 .await
                 .unwrap();
         });
-        Fixture { addr, base: format!("http://{addr}"), state, stop: Some(stop) }
+        Fixture {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            stop: Some(stop),
+        }
     }
 
     /// Stops accepting connections; later requests to it fail to connect.
@@ -70,39 +77,68 @@ impl Fixture {
     }
 
     pub fn put(&self, path: &str, body: impl Into<Bytes>) {
-        self.state.files.lock().unwrap().insert(path.trim_start_matches('/').to_string(), body.into());
+        self.state
+            .files
+            .lock()
+            .unwrap()
+            .insert(path.trim_start_matches('/').to_string(), body.into());
     }
 
     pub fn remove(&self, path: &str) {
-        self.state.files.lock().unwrap().remove(path.trim_start_matches('/'));
+        self.state
+            .files
+            .lock()
+            .unwrap()
+            .remove(path.trim_start_matches('/'));
     }
 
     /// Serves the module's .info, .mod and .zip and adds it to the list.
     pub fn add(&self, module: &Module) {
-        let base = format!("{}/@v/{}", encode_element(&module.path), encode_element(&module.version));
+        let base = format!(
+            "{}/@v/{}",
+            encode_element(&module.path),
+            encode_element(&module.version)
+        );
         self.put(&format!("{base}.info"), module.info());
         self.put(&format!("{base}.mod"), module.mod_file());
         self.put(&format!("{base}.zip"), module.zip());
 
         let list_path = format!("{}/@v/list", encode_element(&module.path));
         let mut files = self.state.files.lock().unwrap();
-        let mut list = files.get(&list_path).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        let mut list = files
+            .get(&list_path)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
         list.push_str(&module.version);
         list.push('\n');
         files.insert(list_path, Bytes::from(list));
     }
 
     pub fn fault(&self, path: &str, fault: Fault) {
-        self.state.faults.lock().unwrap().insert(path.trim_start_matches('/').to_string(), fault);
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .insert(path.trim_start_matches('/').to_string(), fault);
     }
 
     pub fn clear_fault(&self, path: &str) {
-        self.state.faults.lock().unwrap().remove(path.trim_start_matches('/'));
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .remove(path.trim_start_matches('/'));
     }
 
     /// Requests received for `path` so far.
     pub fn count(&self, path: &str) -> usize {
-        self.state.counts.lock().unwrap().get(path.trim_start_matches('/')).copied().unwrap_or(0)
+        self.state
+            .counts
+            .lock()
+            .unwrap()
+            .get(path.trim_start_matches('/'))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn total_count(&self) -> usize {
@@ -121,10 +157,22 @@ impl Drop for Fixture {
     }
 }
 
-async fn serve(axum::extract::State(state): axum::extract::State<Arc<State>>, uri: Uri, headers: HeaderMap) -> Response {
+async fn serve(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let path = uri.path().trim_start_matches('/').to_string();
-    *state.counts.lock().unwrap().entry(path.clone()).or_default() += 1;
-    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    *state
+        .counts
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default() += 1;
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         state.authorization.lock().unwrap().push(auth.to_string());
     }
 
@@ -138,7 +186,9 @@ async fn serve(axum::extract::State(state): axum::extract::State<Arc<State>>, ur
     };
 
     match fault {
-        Some(Fault::Status(code)) => (StatusCode::from_u16(code).unwrap(), "fixture fault\n").into_response(),
+        Some(Fault::Status(code)) => {
+            (StatusCode::from_u16(code).unwrap(), "fixture fault\n").into_response()
+        }
         Some(Fault::Stall) => partial_body(body, false),
         Some(Fault::Truncate) => partial_body(body, true),
         _ => (StatusCode::OK, body).into_response(),
@@ -150,7 +200,9 @@ fn partial_body(body: Bytes, break_off: bool) -> Response {
     let half = body.slice(..body.len() / 2);
     let first = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(half) });
     let rest: futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>> = if break_off {
-        Box::pin(futures::stream::once(async { Err(std::io::Error::other("fixture breaks off the body")) }))
+        Box::pin(futures::stream::once(async {
+            Err(std::io::Error::other("fixture breaks off the body"))
+        }))
     } else {
         Box::pin(futures::stream::pending())
     };

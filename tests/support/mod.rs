@@ -1,7 +1,7 @@
 //! Test support: a fixture upstream on loopback that serves modules built by
 //! the tests and counts the requests it gets, and helpers that start
 //! modvault on a port chosen by the system.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod fixture;
 pub mod modules;
@@ -18,7 +18,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use fixture::{Fault, Fixture};
-#[allow(unused_imports)]
 pub use modules::{build_zip, Module};
 
 /// A running modvault instance.
@@ -40,7 +39,9 @@ impl Proxy {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stops cleanly");
+            task.await
+                .expect("server task")
+                .expect("server stops cleanly");
         }
     }
 
@@ -59,7 +60,10 @@ impl Drop for Proxy {
 
 /// Test settings: short timeouts so fault tests finish quickly.
 pub fn test_config(data_dir: &Path, upstream: &str) -> Config {
-    let mut config = Config::new(data_dir, UpstreamList::parse(upstream).expect("valid upstream"));
+    let mut config = Config::new(
+        data_dir,
+        UpstreamList::parse(upstream).expect("valid upstream"),
+    );
     config.connect_timeout = Duration::from_secs(2);
     config.header_timeout = Duration::from_secs(2);
     config.idle_timeout = Duration::from_millis(500);
@@ -75,7 +79,9 @@ pub async fn start_proxy(config: Config) -> Proxy {
 }
 
 pub async fn start_proxy_with_clock(config: Config, clock: Option<Arc<ManualClock>>) -> Proxy {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().unwrap();
     let state = match clock {
         Some(clock) => modvault::build_state_with_clock(&config, clock).await,
@@ -89,20 +95,31 @@ pub async fn start_proxy_with_clock(config: Config, clock: Option<Arc<ManualCloc
         })
         .await
     });
-    Proxy { addr, base: format!("http://{addr}"), stop: Some(stop), task: Some(task) }
+    Proxy {
+        addr,
+        base: format!("http://{addr}"),
+        stop: Some(stop),
+        task: Some(task),
+    }
 }
 
-/// An HTTP client that does not ask for compression, so tests see the bytes
-/// and headers exactly as served.
+/// Builds an HTTP client that does not request compression, so tests see
+/// the bytes and headers exactly as served.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_gzip().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .no_gzip()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// Reads one counter or gauge sample from a Prometheus text page.
 pub fn metric_value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut total = 0.0;
     for line in page.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
         let (metric, label_text) = match series.split_once('{') {
             Some((m, rest)) => (m, rest.trim_end_matches('}')),
             None => (series, ""),
@@ -110,7 +127,11 @@ pub fn metric_value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         if metric != name {
             continue;
         }
-        if labels.iter().all(|(k, v)| label_text.split(',').any(|pair| pair == format!("{k}=\"{v}\""))) {
+        if labels.iter().all(|(k, v)| {
+            label_text
+                .split(',')
+                .any(|pair| pair == format!("{k}=\"{v}\""))
+        }) {
             total += value.parse::<f64>().unwrap_or(0.0);
         }
     }

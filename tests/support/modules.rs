@@ -21,7 +21,13 @@ impl Module {
             path: path.into(),
             version: version.into(),
             go_mod: Some(format!("module {path}\n\ngo 1.21\n")),
-            files: vec![("doc.go".into(), format!("// Package fixture is test data.\npackage {}\n", package_name(path)))],
+            files: vec![(
+                "doc.go".into(),
+                format!(
+                    "// Package fixture is test data.\npackage {}\n",
+                    package_name(path)
+                ),
+            )],
             time: "2024-01-02T03:04:05Z".into(),
         }
     }
@@ -37,7 +43,11 @@ impl Module {
     }
 
     pub fn info(&self) -> Vec<u8> {
-        format!("{{\"Version\":\"{}\",\"Time\":\"{}\"}}", self.version, self.time).into_bytes()
+        format!(
+            "{{\"Version\":\"{}\",\"Time\":\"{}\"}}",
+            self.version, self.time
+        )
+        .into_bytes()
     }
 
     pub fn mod_file(&self) -> Vec<u8> {
@@ -48,7 +58,11 @@ impl Module {
     }
 
     pub fn zip(&self) -> Vec<u8> {
-        let mut files: Vec<(String, Vec<u8>)> = self.files.iter().map(|(n, c)| (n.clone(), c.clone().into_bytes())).collect();
+        let mut files: Vec<(String, Vec<u8>)> = self
+            .files
+            .iter()
+            .map(|(n, c)| (n.clone(), c.clone().into_bytes()))
+            .collect();
         if let Some(go_mod) = &self.go_mod {
             files.push(("go.mod".into(), go_mod.clone().into_bytes()));
         }
@@ -60,10 +74,18 @@ impl Module {
 /// usable as a package name.
 pub fn package_name(path: &str) -> String {
     let mut elements: Vec<&str> = path.split('/').collect();
-    if elements.len() > 1 && elements.last().is_some_and(|e| e.starts_with('v') && e[1..].chars().all(|c| c.is_ascii_digit())) {
+    if elements.len() > 1
+        && elements
+            .last()
+            .is_some_and(|e| e.starts_with('v') && e[1..].chars().all(|c| c.is_ascii_digit()))
+    {
         elements.pop();
     }
-    elements.last().unwrap().to_lowercase().replace(['-', '.'], "_")
+    elements
+        .last()
+        .unwrap()
+        .to_lowercase()
+        .replace(['-', '.'], "_")
 }
 
 /// Builds a zip whose entries are `prefix` + each file name.
@@ -71,9 +93,12 @@ pub fn build_zip(prefix: &str, files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut cursor = std::io::Cursor::new(Vec::new());
     {
         let mut writer = zip::ZipWriter::new(&mut cursor);
-        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
         for (name, content) in files {
-            writer.start_file(format!("{prefix}{name}"), options).unwrap();
+            writer
+                .start_file(format!("{prefix}{name}"), options)
+                .unwrap();
             writer.write_all(content).unwrap();
         }
         writer.finish().unwrap();
