@@ -623,3 +623,56 @@ async fn gzip_applies_to_text_never_to_zips() {
     assert!(zip.headers().get("content-encoding").is_none());
     assert_eq!(zip.bytes().await.unwrap().as_ref(), module.zip().as_slice());
 }
+
+#[tokio::test]
+async fn compressed_upstream_body_is_stored_decoded() {
+    let (fixture, module) = hello_fixture().await;
+    fixture.fault(MOD, Fault::Gzip);
+    fixture.fault(ZIP, Fault::Gzip);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
+    let http = client();
+
+    let go_mod = http.get(proxy.url(MOD)).send().await.unwrap();
+    assert!(go_mod.headers().get("content-encoding").is_none());
+    assert_eq!(
+        go_mod.bytes().await.unwrap().as_ref(),
+        module.mod_file().as_slice()
+    );
+    let zip = http.get(proxy.url(ZIP)).send().await.unwrap();
+    assert_eq!(zip.status(), StatusCode::OK);
+    assert_eq!(zip.bytes().await.unwrap().as_ref(), module.zip().as_slice());
+}
+
+#[tokio::test]
+async fn redirects_are_followed_server_side() {
+    let (fixture, module) = hello_fixture().await;
+    fixture.put("storage/hello.zip", module.zip());
+    fixture.fault(ZIP, Fault::Redirect("storage/hello.zip".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
+
+    let response = client().get(proxy.url(ZIP)).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        module.zip().as_slice()
+    );
+    assert_eq!(fixture.count("storage/hello.zip"), 1);
+}
+
+#[tokio::test]
+async fn oversized_mod_is_rejected() {
+    let (fixture, _) = hello_fixture().await;
+    let huge = format!("module example.com/hello\n\n// {}\n", "x".repeat(17 << 20));
+    fixture.put(MOD, huge);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
+
+    let response = client().get(proxy.url(MOD)).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(response.text().await.unwrap().contains("limit"));
+    assert_eq!(stored_blobs(dir.path()), 0);
+}

@@ -27,6 +27,10 @@ pub enum Fault {
     Truncate,
     /// Wait this long, then respond normally.
     Delay(Duration),
+    /// Send the body gzip-compressed with `Content-Encoding: gzip`.
+    Gzip,
+    /// Redirect (302) to another path on this fixture.
+    Redirect(String),
 }
 
 #[derive(Default)]
@@ -181,6 +185,13 @@ async fn serve(
     if let Some(Fault::Delay(pause)) = fault {
         tokio::time::sleep(pause).await;
     }
+    if let Some(Fault::Redirect(to)) = &fault {
+        return (
+            StatusCode::FOUND,
+            [(header::LOCATION, format!("/{}", to.trim_start_matches('/')))],
+        )
+            .into_response();
+    }
     let Some(body) = body else {
         return (StatusCode::NOT_FOUND, "not found: no such fixture file\n").into_response();
     };
@@ -191,6 +202,18 @@ async fn serve(
         }
         Some(Fault::Stall) => partial_body(body, false),
         Some(Fault::Truncate) => partial_body(body, true),
+        Some(Fault::Gzip) => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            std::io::Write::write_all(&mut encoder, &body).unwrap();
+            let compressed = encoder.finish().unwrap();
+            (
+                StatusCode::OK,
+                [(header::CONTENT_ENCODING, "gzip")],
+                compressed,
+            )
+                .into_response()
+        }
         _ => (StatusCode::OK, body).into_response(),
     }
 }
