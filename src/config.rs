@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::module::PathPatterns;
 use crate::upstream::UpstreamList;
 
 pub const DEFAULT_UPSTREAM: &str = "https://goproxy.cn";
@@ -39,6 +40,14 @@ pub struct Config {
     pub list_ttl: Duration,
     pub negative_ttl: Duration,
     pub shutdown_timeout: Duration,
+    /// Store size budget in bytes; `None` means unbounded.
+    pub max_size: Option<u64>,
+    /// Modules never evicted.
+    pub pins: PathPatterns,
+    /// Never contact an upstream; answer from the store only.
+    pub offline: bool,
+    /// How often the background pass evicts and removes orphan blobs.
+    pub gc_interval: Duration,
 }
 
 impl Config {
@@ -60,6 +69,10 @@ impl Config {
             list_ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
+            max_size: None,
+            pins: PathPatterns::default(),
+            offline: false,
+            gc_interval: Duration::from_secs(600),
         }
     }
 }
@@ -109,6 +122,10 @@ pub struct FileSettings {
     pub list_ttl: Option<String>,
     pub negative_ttl: Option<String>,
     pub shutdown_timeout: Option<String>,
+    pub max_size: Option<String>,
+    pub pin: Option<String>,
+    pub offline: Option<bool>,
+    pub gc_interval: Option<String>,
 }
 
 /// The server flags; clap fills each from its flag or, failing that, from its
@@ -174,6 +191,22 @@ pub struct ServeArgs {
     /// Time in-flight requests get to finish after SIGTERM or SIGINT [default: 30s]
     #[arg(long, env = "MODVAULT_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     pub shutdown_timeout: Option<String>,
+
+    /// Store size budget, e.g. 50GiB or 500MB; least recently served entries are evicted past it [default: unbounded]
+    #[arg(long, env = "MODVAULT_MAX_SIZE", value_name = "SIZE")]
+    pub max_size: Option<String>,
+
+    /// Modules never evicted: comma-separated globs matched against path prefixes, as in GONOSUMDB [default: none]
+    #[arg(long, env = "MODVAULT_PIN", value_name = "PATTERNS")]
+    pub pin: Option<String>,
+
+    /// Never contact an upstream; serve list and @latest from the store and answer other misses 404
+    #[arg(long, env = "MODVAULT_OFFLINE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub offline: Option<bool>,
+
+    /// How often the server evicts past the budget and removes orphan blobs [default: 10m]
+    #[arg(long, env = "MODVAULT_GC_INTERVAL", value_name = "DURATION")]
+    pub gc_interval: Option<String>,
 }
 
 impl ServeArgs {
@@ -229,7 +262,32 @@ impl ServeArgs {
             config.retries = n;
         }
 
-        let durations: [(&str, &Option<String>, &Option<String>, &mut Duration); 7] = [
+        if let Some(text) = pick(&self.max_size, &file.max_size) {
+            let bytes = parse_size(&text).map_err(|problem| {
+                ConfigError::new(
+                    "max_size",
+                    &text,
+                    problem,
+                    "Write a size with a unit, such as 50GiB, 500MB or 2TiB.",
+                )
+            })?;
+            config.max_size = Some(bytes);
+        }
+        if let Some(text) = pick(&self.pin, &file.pin) {
+            config.pins = PathPatterns::parse(&text).map_err(|problem| {
+                ConfigError::new(
+                    "pin",
+                    &text,
+                    problem,
+                    "Write comma-separated globs such as corp.example/*,github.com/team.",
+                )
+            })?;
+        }
+        if let Some(offline) = self.offline.or(file.offline) {
+            config.offline = offline;
+        }
+
+        let durations: [(&str, &Option<String>, &Option<String>, &mut Duration); 8] = [
             (
                 "connect_timeout",
                 &self.connect_timeout,
@@ -272,6 +330,12 @@ impl ServeArgs {
                 &file.shutdown_timeout,
                 &mut config.shutdown_timeout,
             ),
+            (
+                "gc_interval",
+                &self.gc_interval,
+                &file.gc_interval,
+                &mut config.gc_interval,
+            ),
         ];
         for (name, flag, from_file, slot) in durations {
             if let Some(text) = pick(flag, from_file) {
@@ -303,6 +367,37 @@ fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
         let problem = e.message().to_string();
         ConfigError::new("config", &shown, problem, "Fix the TOML file; keys are those of `modvault serve --help` with underscores, such as list_ttl = \"60s\".")
     })
+}
+
+/// Parses sizes such as `500MB`, `50GiB` or `1073741824`: decimal units
+/// (kB, MB, GB, TB) are powers of 1000, binary ones (KiB, MiB, GiB, TiB) of
+/// 1024.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = (&text[..split], text[split..].trim());
+    let value: f64 = number
+        .parse()
+        .map_err(|_| "expected a number".to_string())?;
+    let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1_000,
+        "mb" | "m" => 1_000_000,
+        "gb" | "g" => 1_000_000_000,
+        "tb" | "t" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => return Err(format!("unknown unit {other:?}")),
+    };
+    let bytes = value * multiplier as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err("size out of range".into());
+    }
+    Ok(bytes as u64)
 }
 
 /// Parses durations such as `250ms`, `30s`, `10m`, `1h` or `1h30m`.
@@ -351,6 +446,17 @@ mod tests {
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn parse_size_reads_units() {
+        assert_eq!(parse_size("50GiB"), Ok(50 << 30));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("1.5KiB"), Ok(1536));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("0GB").is_err());
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub async fn build_state_with_clock(
     let cache_settings = CacheSettings {
         list_ttl: config.list_ttl,
         negative_ttl: config.negative_ttl,
+        max_size: config.max_size,
+        pins: config.pins.clone(),
+        offline: config.offline,
     };
     let cache = Cache::new(store, upstream, metrics.clone(), cache_settings, clock);
     Ok(AppState { cache, metrics })
@@ -94,6 +97,7 @@ pub async fn serve(
     log_settings(config, &listener);
 
     let store = state.cache.store().clone();
+    let maintenance = tokio::spawn(maintain(state.cache.clone(), config.gc_interval));
     let stopping = Arc::new(tokio::sync::Notify::new());
     let notify = stopping.clone();
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
@@ -111,9 +115,36 @@ pub async fn serve(
         _ = deadline => tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown deadline reached; dropping open requests"),
     }
 
+    maintenance.abort();
     store.flush().await.context("flushing the index failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Blob files younger than this are never treated as orphans, because a fill
+/// renames its blob into place just before indexing it.
+const ORPHAN_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Background upkeep: writes access times every 30 s and, every
+/// `gc_interval`, evicts past the budget and removes orphan blobs.
+async fn maintain(cache: Cache, gc_interval: std::time::Duration) {
+    let mut flush_tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    let mut gc_tick = tokio::time::interval(gc_interval);
+    gc_tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = flush_tick.tick() => {
+                if let Err(e) = cache.store().flush_access_times() {
+                    tracing::warn!(error = %e, "writing access times failed");
+                }
+            }
+            _ = gc_tick.tick() => {
+                if let Err(e) = cache.collect_garbage(ORPHAN_MIN_AGE).await {
+                    tracing::warn!(error = %e, "background garbage collection failed");
+                }
+            }
+        }
+    }
 }
 
 fn log_settings(config: &Config, listener: &TcpListener) {
@@ -138,6 +169,8 @@ fn log_settings(config: &Config, listener: &TcpListener) {
         header_timeout = ?config.header_timeout,
         idle_timeout = ?config.idle_timeout,
         total_timeout = ?config.total_timeout,
+        max_size = ?config.max_size,
+        offline = config.offline,
         "modvault started"
     );
 }

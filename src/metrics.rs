@@ -26,6 +26,8 @@ pub struct Metrics {
     pub fills_in_flight: IntGauge,
     pub stale_responses: IntCounterVec,
     pub verification_failures: IntCounterVec,
+    pub evictions: prometheus::IntCounter,
+    pub freed_bytes: IntCounterVec,
     store_objects: IntGaugeVec,
     store_bytes: IntGauge,
     disk_available: Gauge,
@@ -78,6 +80,13 @@ impl Metrics {
         let store_bytes = IntGauge::new("modvault_store_bytes", "Bytes of stored canonical files.")
             .expect("valid metric");
         r.register(Box::new(store_bytes.clone()))
+            .expect("unique metric");
+        let evictions = prometheus::IntCounter::new(
+            "modvault_evictions_total",
+            "Entries evicted to keep the store within its budget.",
+        )
+        .expect("valid metric");
+        r.register(Box::new(evictions.clone()))
             .expect("unique metric");
         let build_info = GaugeVec::new(
             Opts::new("modvault_build_info", "Build information; always 1."),
@@ -149,6 +158,13 @@ impl Metrics {
                 "modvault_store_disk_total_bytes",
                 "Size of the data directory's file system.",
             ),
+            freed_bytes: counter(
+                &r,
+                "modvault_freed_bytes_total",
+                "Bytes removed from the store, by reason (evicted, orphan).",
+                &["reason"],
+            ),
+            evictions,
             fills_in_flight,
             store_objects,
             store_bytes,
@@ -178,6 +194,9 @@ impl Metrics {
         }
         for endpoint in ["list", "latest", "info"] {
             self.stale_responses.with_label_values(&[endpoint]);
+        }
+        for reason in ["evicted", "orphan"] {
+            self.freed_bytes.with_label_values(&[reason]);
         }
         for reason in ["zip_rules", "checksum_mismatch", "proof"] {
             self.verification_failures.with_label_values(&[reason]);

@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::coalesce::Filled;
 use super::{Answer, Cache, CacheError, Outcome};
 use crate::module::{encode_element, FileKind, ModulePath, Version};
-use crate::store::{file_key, FileRecord};
+use crate::store::{file_key, FileRecord, Removed};
 use crate::upstream::FetchKind;
 
 /// Largest accepted zip (and uncompressed content), as in Go's module zip rules.
@@ -119,6 +119,7 @@ impl Cache {
                 .await?;
             let blob = blob.finish().await?;
             let h1 = self.check_zip(blob.path(), module, version).await?;
+            self.make_room(blob.size(), key).await?;
             let record = store.commit_file(key, kind, blob, h1).await?;
             return Ok((record, fetched.source));
         }
@@ -141,8 +142,78 @@ impl Cache {
         let mut blob = store.new_blob().await?;
         blob.write(&fetched.value).await?;
         let blob = blob.finish().await?;
+        self.make_room(blob.size(), key).await?;
         let record = store.commit_file(key, kind, blob, h1).await?;
         Ok((record, fetched.source))
+    }
+
+    /// Evicts least recently served entries so that `incoming` more bytes
+    /// fit the budget; `key` (being filled) is never a candidate.
+    pub(super) async fn make_room(&self, incoming: u64, key: &str) -> Result<(), CacheError> {
+        let Some(max) = self.inner.settings.max_size else {
+            return Ok(());
+        };
+        let current = self
+            .inner
+            .store
+            .totals()
+            .bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if current + incoming <= max {
+            return Ok(());
+        }
+        self.evict_to(max.saturating_sub(incoming), Some(key.to_string()))
+            .await?;
+        Ok(())
+    }
+
+    /// Runs one eviction pass down to `target` bytes and counts it.
+    pub async fn evict_to(&self, target: u64, keep: Option<String>) -> Result<Removed, CacheError> {
+        let store = self.inner.store.clone();
+        let pins = self.inner.settings.pins.clone();
+        let removed =
+            tokio::task::spawn_blocking(move || store.evict_to(target, &pins, keep.as_deref()))
+                .await
+                .map_err(|e| CacheError::Invalid(format!("eviction task failed: {e}")))??;
+        let metrics = &self.inner.metrics;
+        metrics.evictions.inc_by(removed.entries as u64);
+        metrics
+            .freed_bytes
+            .with_label_values(&["evicted"])
+            .inc_by(removed.bytes);
+        Ok(removed)
+    }
+
+    /// Evicts past the budget (if one is set) and removes orphan blobs older
+    /// than `orphan_min_age`; returns what was removed.
+    pub async fn collect_garbage(
+        &self,
+        orphan_min_age: std::time::Duration,
+    ) -> Result<(Removed, Removed), CacheError> {
+        let evicted = match self.inner.settings.max_size {
+            Some(max) => self.evict_to(max, None).await?,
+            None => Removed::default(),
+        };
+
+        let store = self.inner.store.clone();
+        let orphans = tokio::task::spawn_blocking(move || store.remove_orphans(orphan_min_age))
+            .await
+            .map_err(|e| CacheError::Invalid(format!("orphan scan failed: {e}")))??;
+        self.inner
+            .metrics
+            .freed_bytes
+            .with_label_values(&["orphan"])
+            .inc_by(orphans.bytes);
+        if evicted.entries > 0 || orphans.entries > 0 {
+            tracing::info!(
+                evicted = evicted.entries,
+                evicted_bytes = evicted.bytes,
+                orphans = orphans.entries,
+                orphan_bytes = orphans.bytes,
+                "garbage collection done"
+            );
+        }
+        Ok((evicted, orphans))
     }
 
     /// Checks a fetched zip on disk; returns its `h1:` hash when computed.

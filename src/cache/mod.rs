@@ -11,6 +11,7 @@ mod clock;
 mod coalesce;
 mod fill;
 mod mutable;
+mod stored;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +68,10 @@ pub enum CacheError {
     /// the one-line reason for the client.
     #[error("{0}")]
     NotFound(String),
+    /// A miss while fetching is disabled (offline, or a cache-only request);
+    /// never cacheable by clients, since a later request may find it.
+    #[error("{0}")]
+    NotCached(String),
     #[error("{0}")]
     Upstream(UpstreamError),
     /// The upstream answered 200 with content that failed a check.
@@ -91,11 +96,27 @@ impl From<UpstreamError> for CacheError {
     }
 }
 
-/// Freshness settings.
+/// Freshness, budget and fetching settings.
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
     pub list_ttl: Duration,
     pub negative_ttl: Duration,
+    /// Store size budget in bytes.
+    pub max_size: Option<u64>,
+    /// Modules never evicted.
+    pub pins: crate::module::PathPatterns,
+    /// Never fetch from an upstream.
+    pub offline: bool,
+}
+
+/// Whether a request may fill from upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchPolicy {
+    /// Fill misses from upstream.
+    Fill,
+    /// Answer from the store only (`Disable-Module-Fetch: true` or the
+    /// `/cached-only/` prefix).
+    StoreOnly,
 }
 
 /// Shared cache state; cheap to clone.
@@ -143,8 +164,20 @@ impl Cache {
         &self.inner.metrics
     }
 
-    /// Answers one proxy request from the store or by filling it.
-    pub async fn answer(&self, request: &ProxyRequest) -> Result<Answer, CacheError> {
+    pub fn settings(&self) -> &CacheSettings {
+        &self.inner.settings
+    }
+
+    /// Answers one proxy request from the store or, when `policy` and the
+    /// settings allow, by filling it.
+    pub async fn answer(
+        &self,
+        request: &ProxyRequest,
+        policy: FetchPolicy,
+    ) -> Result<Answer, CacheError> {
+        if policy == FetchPolicy::StoreOnly || self.inner.settings.offline {
+            return self.answer_from_store(request);
+        }
         match request {
             ProxyRequest::File(module, version, kind) => self.file(module, version, *kind).await,
             ProxyRequest::List(module) => self.list(module).await,

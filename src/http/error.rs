@@ -16,6 +16,8 @@ pub struct ErrorResponse {
     pub reason: String,
     /// Metric outcome label.
     pub outcome: &'static str,
+    /// Whether a 404 may be cached by clients for a minute.
+    pub cacheable: bool,
 }
 
 impl ErrorResponse {
@@ -24,6 +26,7 @@ impl ErrorResponse {
             status: StatusCode::NOT_FOUND,
             reason: reason.into(),
             outcome: "not_found",
+            cacheable: true,
         }
     }
 
@@ -32,6 +35,7 @@ impl ErrorResponse {
             status: StatusCode::NOT_FOUND,
             reason: reason.into(),
             outcome: "rejected",
+            cacheable: true,
         }
     }
 }
@@ -39,7 +43,9 @@ impl ErrorResponse {
 impl From<&CacheError> for ErrorResponse {
     fn from(err: &CacheError) -> Self {
         let (status, outcome) = match err {
-            CacheError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            CacheError::NotFound(_) | CacheError::NotCached(_) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
             CacheError::Upstream(UpstreamError::Timeout { .. }) => {
                 (StatusCode::GATEWAY_TIMEOUT, "error")
             }
@@ -51,6 +57,7 @@ impl From<&CacheError> for ErrorResponse {
             status,
             reason: err.to_string(),
             outcome,
+            cacheable: !matches!(err, CacheError::NotCached(_)),
         }
     }
 }
@@ -58,7 +65,7 @@ impl From<&CacheError> for ErrorResponse {
 impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
         let line: String = self.reason.replace(['\n', '\r'], " ");
-        let cache_control = if self.status == StatusCode::NOT_FOUND {
+        let cache_control = if self.status == StatusCode::NOT_FOUND && self.cacheable {
             "public, max-age=60"
         } else {
             "no-store"

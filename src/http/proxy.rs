@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ErrorResponse;
 use super::respond::{Content, Representation};
 use super::AppState;
-use crate::cache::{Answer, Outcome};
+use crate::cache::{Answer, FetchPolicy, Outcome};
 use crate::module::{parse_request_path, FileKind, ProxyRequest};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -48,6 +48,7 @@ pub async fn handle(
     }
 
     let raw = uri.path().trim_start_matches('/');
+    let (raw, policy) = fetch_policy(raw, &headers);
     let request = match parse_request_path(raw) {
         Ok(request) => request,
         Err(reason) => {
@@ -60,7 +61,7 @@ pub async fn handle(
     let endpoint = endpoint_of(&request);
     let head = method == Method::HEAD;
 
-    let (response, outcome) = match state.cache.answer(&request).await {
+    let (response, outcome) = match state.cache.answer(&request, policy).await {
         Ok(answer) => answer_response(&state, answer, &headers, head).await,
         Err(err) => {
             let error = ErrorResponse::from(&err);
@@ -93,7 +94,7 @@ async fn answer_response(
         } => {
             let path = state.cache.store().blob_path(&record.sha256);
             let representation = Representation {
-                content: Content::Blob(path),
+                content: Content::Blob(path, state.cache.store().serving().enter(&record.sha256)),
                 len: record.size,
                 sha256: record.sha256,
                 modified_secs: record.stored_at,
@@ -151,9 +152,24 @@ async fn answer_response(
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 reason: format!("reading a stored file failed: {e}"),
                 outcome: "error",
+                cacheable: false,
             };
             (error.into_response(), "error")
         }
+    }
+}
+
+/// Strips the `/cached-only/` prefix; it and the `Disable-Module-Fetch: true`
+/// header both ask for an answer from the store alone.
+fn fetch_policy<'a>(raw: &'a str, headers: &HeaderMap) -> (&'a str, FetchPolicy) {
+    let header_set = headers
+        .get("disable-module-fetch")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    match raw.strip_prefix("cached-only/") {
+        Some(rest) => (rest, FetchPolicy::StoreOnly),
+        None if header_set => (raw, FetchPolicy::StoreOnly),
+        None => (raw, FetchPolicy::Fill),
     }
 }
 

@@ -13,9 +13,12 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
+use crate::store::ServingGuard;
+
 /// Where the bytes of a representation are.
 pub enum Content {
-    Blob(PathBuf),
+    /// A stored file and the guard that keeps eviction away while it is sent.
+    Blob(PathBuf, ServingGuard),
     Memory(Bytes),
 }
 
@@ -98,13 +101,18 @@ impl Representation {
         }
         let body = match self.content {
             Content::Memory(bytes) => Body::from(bytes.slice(start as usize..end as usize)),
-            Content::Blob(path) => blob_body(&path, start, length).await?,
+            Content::Blob(path, guard) => blob_body(&path, start, length, guard).await?,
         };
         Ok(builder.body(body).expect("valid response"))
     }
 }
 
-async fn blob_body(path: &std::path::Path, start: u64, length: u64) -> std::io::Result<Body> {
+async fn blob_body(
+    path: &std::path::Path,
+    start: u64,
+    length: u64,
+    guard: ServingGuard,
+) -> std::io::Result<Body> {
     let mut file = tokio::fs::File::open(path).await?;
     if length <= 64 * 1024 {
         let mut buffer = vec![0u8; length as usize];
@@ -116,7 +124,11 @@ async fn blob_body(path: &std::path::Path, start: u64, length: u64) -> std::io::
         file.seek(SeekFrom::Start(start)).await?;
     }
     let stream = ReaderStream::with_capacity(file.take(length), 256 * 1024);
-    Ok(Body::from_stream(stream))
+    let guarded = futures::StreamExt::map(stream, move |chunk| {
+        let _ = &guard;
+        chunk
+    });
+    Ok(Body::from_stream(guarded))
 }
 
 /// `If-None-Match` wins over `If-Modified-Since`, as RFC 9110 requires.

@@ -8,7 +8,9 @@
 //! visible. Canonical files are write-once: the first committed record for a
 //! key is kept forever.
 
+mod access;
 mod blob;
+mod evict;
 mod record;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use access::{ServingGuard, ServingSet};
 pub use blob::{BlobWriter, FinishedBlob};
+pub use evict::Removed;
 pub use record::{FileRecord, MutableRecord};
 
 use crate::module::{encode_element, FileKind, ModulePath, Version};
@@ -51,14 +55,22 @@ pub struct StoreTotals {
 }
 
 impl StoreTotals {
-    fn add(&self, kind: FileKind, size: u64) {
-        let counter = match kind {
+    fn counter(&self, kind: FileKind) -> &AtomicU64 {
+        match kind {
             FileKind::Info => &self.info,
             FileKind::Mod => &self.modfiles,
             FileKind::Zip => &self.zips,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn add(&self, kind: FileKind, size: u64) {
+        self.counter(kind).fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(size, Ordering::Relaxed);
+    }
+
+    fn remove(&self, kind: FileKind, size: u64) {
+        self.counter(kind).fetch_sub(1, Ordering::Relaxed);
+        self.bytes.fetch_sub(size, Ordering::Relaxed);
     }
 }
 
@@ -70,7 +82,10 @@ pub struct Store {
     files: sled::Tree,
     mutable: sled::Tree,
     meta: sled::Tree,
+    access_times: sled::Tree,
     totals: Arc<StoreTotals>,
+    access: Arc<access::AccessLog>,
+    serving: Arc<ServingSet>,
 }
 
 /// Builds the index key of a canonical file: `<encoded path>@<encoded version>/<kind>`.
@@ -118,8 +133,11 @@ impl Store {
             files: db.open_tree("files")?,
             mutable: db.open_tree("mutable")?,
             meta: db.open_tree("meta")?,
+            access_times: db.open_tree("access")?,
             db,
             totals: Arc::new(StoreTotals::default()),
+            access: Arc::new(access::AccessLog::default()),
+            serving: Arc::new(ServingSet::default()),
         };
         store.count_totals()?;
         Ok(store)
@@ -143,6 +161,11 @@ impl Store {
 
     pub fn totals(&self) -> &StoreTotals {
         &self.totals
+    }
+
+    /// The blobs being served now, which eviction leaves alone.
+    pub fn serving(&self) -> &Arc<ServingSet> {
+        &self.serving
     }
 
     pub fn blob_path(&self, sha256_hex: &str) -> PathBuf {
@@ -273,6 +296,7 @@ impl Store {
     }
 
     pub async fn flush(&self) -> Result<(), StoreError> {
+        self.flush_access_times()?;
         self.db.flush_async().await?;
         Ok(())
     }

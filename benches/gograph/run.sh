@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The go command through modvault, from a clean module cache each run:
+#   warm: `go mod download` of the pinned graph from a filled modvault
+#         (upstream off) against GOPROXY=file:// on the same content, the
+#         floor;
+#   cold: the same from an empty modvault filling from a static upstream
+#         (nginx on loopback serving that content) against the go command
+#         talking to that nginx directly.
+# Needs the data from fill.sh. Writes hyperfine's JSON and a summary to
+# $BENCH_DATA/results/. RUNS (default 10) sets the runs per command.
+set -euo pipefail
+source "$(dirname "$0")/../lib/common.sh"
+
+GRAPH=$BENCH_DATA/gograph
+RESULTS=$BENCH_DATA/results
+RUNS=${RUNS:-10}
+[ -f "$GRAPH/filled" ] || "$REPO/benches/gograph/fill.sh"
+need_apt hyperfine:hyperfine nginx:nginx-light
+build_modvault
+mkdir -p "$RESULTS"
+
+download=$GRAPH/gomodcache/cache/download
+instance=$REPO/benches/gograph/modvault-instance.sh
+client_cache=$GRAPH/client-modcache
+# The go command's environment for every measured run: a private module
+# cache, no checksum database (go.sum, which pins every hash, is still
+# checked), no toolchain switch.
+export GOMODCACHE=$client_cache GOCACHE=$GRAPH/gocache GOENV=off GOSUMDB=off \
+  GOTOOLCHAIN=local GOFLAGS=-mod=readonly
+clean_cache="GOMODCACHE=$client_cache go clean -modcache"
+cd "$GRAPH/prog"
+
+log "warm: modvault (filled, upstream off) against file://"
+warm_port=$(free_port)
+"$instance" start "$warm_port" "$GRAPH/modvault-data" off
+STARTED_PIDS+=("$(cat "/tmp/modvault-bench-$warm_port.pid")")
+hyperfine --style basic --runs "$RUNS" --warmup 1 --prepare "$clean_cache" \
+  --export-json "$RESULTS/gograph-warm.json" \
+  -n file "GOPROXY=file://$download go mod download" \
+  -n modvault "GOPROXY=http://127.0.0.1:$warm_port go mod download"
+"$instance" stop "$warm_port"
+
+log "cold: empty modvault filling from nginx against the go command on nginx"
+start_nginx "$download" "$GRAPH/nginx"
+cold_port=$(free_port)
+cold_start="$instance start $cold_port $GRAPH/cold-modvault-data http://127.0.0.1:$NGINX_PORT fresh"
+hyperfine --style basic --runs "$RUNS" --warmup 1 \
+  --export-json "$RESULTS/gograph-cold.json" \
+  --prepare "$clean_cache" -n direct "GOPROXY=http://127.0.0.1:$NGINX_PORT go mod download" \
+  --prepare "$clean_cache; $cold_start" -n modvault "GOPROXY=http://127.0.0.1:$cold_port go mod download"
+"$instance" stop "$cold_port"
+go clean -modcache
+
+python3 - "$RESULTS" "$GRAPH/modules.txt" <<'PY' | tee "$RESULTS/gograph-summary.txt"
+import json, sys
+results, modules = sys.argv[1], sys.argv[2]
+count = sum(1 for _ in open(modules))
+for name, floor in [("warm", "file"), ("cold", "direct")]:
+    runs = {r["command"]: r for r in json.load(open(f"{results}/gograph-{name}.json"))["results"]}
+    base, ours = runs[floor]["median"], runs["modvault"]["median"]
+    print(f"gograph {name}: {count} modules, median {floor} {base:.3f} s, "
+          f"modvault {ours:.3f} s, ratio {ours / base:.3f}")
+PY
