@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::module::PathPatterns;
 use crate::upstream::UpstreamList;
+use crate::verify::sumdb::SumdbConfig;
 
 pub const DEFAULT_UPSTREAM: &str = "https://goproxy.cn";
 
@@ -48,6 +49,10 @@ pub struct Config {
     pub offline: bool,
     /// How often the background pass evicts and removes orphan blobs.
     pub gc_interval: Duration,
+    /// The checksum database every fill is verified against.
+    pub sumdb: SumdbConfig,
+    /// Modules whose fills skip the checksum database.
+    pub nosumdb: PathPatterns,
 }
 
 impl Config {
@@ -73,6 +78,8 @@ impl Config {
             pins: PathPatterns::default(),
             offline: false,
             gc_interval: Duration::from_secs(600),
+            sumdb: SumdbConfig::parse("sum.golang.org").expect("built-in key parses"),
+            nosumdb: PathPatterns::default(),
         }
     }
 }
@@ -89,12 +96,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub fn new(
-        setting: &str,
-        value: &str,
-        problem: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> ConfigError {
+    pub fn new(setting: &str, value: &str, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
         ConfigError {
             setting: setting.into(),
             value: value.into(),
@@ -126,6 +128,8 @@ pub struct FileSettings {
     pub pin: Option<String>,
     pub offline: Option<bool>,
     pub gc_interval: Option<String>,
+    pub sumdb: Option<String>,
+    pub nosumdb: Option<String>,
 }
 
 /// The server flags; clap fills each from its flag or, failing that, from its
@@ -207,6 +211,14 @@ pub struct ServeArgs {
     /// How often the server evicts past the budget and removes orphan blobs [default: 10m]
     #[arg(long, env = "MODVAULT_GC_INTERVAL", value_name = "DURATION")]
     pub gc_interval: Option<String>,
+
+    /// Checksum database that verifies every fill, in GOSUMDB syntax: a name with a known key, name+hash+key with an optional URL, or off [default: sum.golang.org]
+    #[arg(long, env = "MODVAULT_SUMDB", value_name = "DATABASE")]
+    pub sumdb: Option<String>,
+
+    /// Modules whose fills skip the checksum database: comma-separated globs matched against path prefixes, as in GONOSUMDB [default: none]
+    #[arg(long, env = "MODVAULT_NOSUMDB", value_name = "PATTERNS")]
+    pub nosumdb: Option<String>,
 }
 
 impl ServeArgs {
@@ -217,11 +229,9 @@ impl ServeArgs {
             Some(path) => read_file_settings(path)?,
             None => FileSettings::default(),
         };
-        let pick =
-            |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
+        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
 
-        let upstream_text =
-            pick(&self.upstream, &file.upstream).unwrap_or_else(|| DEFAULT_UPSTREAM.to_string());
+        let upstream_text = pick(&self.upstream, &file.upstream).unwrap_or_else(|| DEFAULT_UPSTREAM.to_string());
         let upstream = UpstreamList::parse(&upstream_text)
             .map_err(|e| ConfigError::new("upstream", &upstream_text, e.to_string(), e.fix()))?;
         let data_dir = self
@@ -283,6 +293,21 @@ impl ServeArgs {
                 )
             })?;
         }
+        if let Some(text) = pick(&self.sumdb, &file.sumdb) {
+            config.sumdb = SumdbConfig::parse(&text).map_err(|e| {
+                ConfigError::new("sumdb", &text, e.reason, "Use off, sum.golang.org, or a verifier key <name>+<hash>+<key> optionally followed by a space and the database URL.")
+            })?;
+        }
+        if let Some(text) = pick(&self.nosumdb, &file.nosumdb) {
+            config.nosumdb = PathPatterns::parse(&text).map_err(|problem| {
+                ConfigError::new(
+                    "nosumdb",
+                    &text,
+                    problem,
+                    "Write comma-separated globs such as corp.example/*,github.com/team.",
+                )
+            })?;
+        }
         if let Some(offline) = self.offline.or(file.offline) {
             config.offline = offline;
         }
@@ -312,12 +337,7 @@ impl ServeArgs {
                 &file.total_timeout,
                 &mut config.total_timeout,
             ),
-            (
-                "list_ttl",
-                &self.list_ttl,
-                &file.list_ttl,
-                &mut config.list_ttl,
-            ),
+            ("list_ttl", &self.list_ttl, &file.list_ttl, &mut config.list_ttl),
             (
                 "negative_ttl",
                 &self.negative_ttl,
@@ -378,9 +398,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = (&text[..split], text[split..].trim());
-    let value: f64 = number
-        .parse()
-        .map_err(|_| "expected a number".to_string())?;
+    let value: f64 = number.parse().map_err(|_| "expected a number".to_string())?;
     let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" | "k" => 1_000,
@@ -413,9 +431,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err("expected a number".into());
         }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| "number too large".to_string())?;
+        let number: u64 = rest[..digits].parse().map_err(|_| "number too large".to_string())?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];

@@ -5,7 +5,8 @@
 //! - [`module`]: checked module paths and versions parsed from URLs;
 //! - [`cache`]: serve from the store or fill once from upstream;
 //! - [`upstream`]: the GOPROXY-style upstream chain and HTTP client;
-//! - [`verify`]: module zip rules and `h1:` hashes;
+//! - [`sumdb`]: the checksum database, cached, verified and served;
+//! - [`verify`]: module zip rules, `h1:` hashes, signed notes and proofs;
 //! - [`store`]: the sled index and content-addressed blobs;
 //! - [`metrics`]: the Prometheus registry;
 //! - [`config`]: settings from defaults, TOML, environment and flags.
@@ -16,6 +17,7 @@ pub mod http;
 pub mod metrics;
 pub mod module;
 pub mod store;
+pub mod sumdb;
 pub mod upstream;
 pub mod verify;
 
@@ -31,7 +33,9 @@ use config::Config;
 use http::AppState;
 use metrics::Metrics;
 use store::Store;
+use sumdb::{Sumdb, SumdbContext};
 use upstream::{FetchSettings, Upstream};
+use verify::sumdb::SumdbConfig;
 
 /// Opens the store and builds the shared state for `config`.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
@@ -40,14 +44,16 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
 
 /// Like [`build_state`], with the clock that decides freshness; tests pass a
 /// [`cache::ManualClock`] to move time forward.
-pub async fn build_state_with_clock(
-    config: &Config,
-    clock: Arc<dyn cache::Clock>,
-) -> anyhow::Result<AppState> {
+pub async fn build_state_with_clock(config: &Config, clock: Arc<dyn cache::Clock>) -> anyhow::Result<AppState> {
     let data_dir = config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await?
-        .with_context(|| format!("cannot open the store in {} (set --data-dir or MODVAULT_DATA_DIR to a writable directory)", config.data_dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot open the store in {} (set --data-dir or MODVAULT_DATA_DIR to a writable directory)",
+                config.data_dir.display()
+            )
+        })?;
 
     let metrics = Arc::new(Metrics::new());
     let settings = FetchSettings {
@@ -67,7 +73,21 @@ pub async fn build_state_with_clock(
         pins: config.pins.clone(),
         offline: config.offline,
     };
-    let cache = Cache::new(store, upstream, metrics.clone(), cache_settings, clock);
+    let sumdb = match &config.sumdb {
+        SumdbConfig::Off => None,
+        SumdbConfig::On(settings) => {
+            let context = SumdbContext {
+                store: store.clone(),
+                upstream: upstream.clone(),
+                metrics: metrics.clone(),
+                clock: clock.clone(),
+                ttl: config.list_ttl,
+                offline: config.offline,
+            };
+            Some(Arc::new(Sumdb::new(settings, config.nosumdb.clone(), context)))
+        }
+    };
+    let cache = Cache::new(store, upstream, metrics.clone(), cache_settings, clock, sumdb);
     Ok(AppState { cache, metrics })
 }
 
@@ -148,16 +168,8 @@ async fn maintain(cache: Cache, gc_interval: std::time::Duration) {
 }
 
 fn log_settings(config: &Config, listener: &TcpListener) {
-    let upstream: Vec<String> = config
-        .upstream
-        .entries
-        .iter()
-        .map(|e| e.source.to_string())
-        .collect();
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let upstream: Vec<String> = config.upstream.entries.iter().map(|e| e.source.to_string()).collect();
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(
         listen = %address,
         data_dir = %config.data_dir.display(),

@@ -7,11 +7,7 @@ use clap::{Parser, Subcommand};
 use modvault::config::{Config, LogFormat, ServeArgs};
 
 #[derive(Parser)]
-#[command(
-    name = "modvault",
-    version,
-    about = "A caching Go module proxy (GOPROXY server)"
-)]
+#[command(name = "modvault", version, about = "A caching Go module proxy (GOPROXY server)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,21 +48,19 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {} ({e}); set --listen or MODVAULT_LISTEN to a free address",
-                config.listen
-            )
-        })?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {} ({e}); set --listen or MODVAULT_LISTEN to a free address",
+            config.listen
+        )
+    })?;
     modvault::run(listener, config, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler installs");
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
     tokio::select! {
         _ = interrupt => tracing::info!(signal = "SIGINT", "signal received"),
         _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "signal received"),

@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::store::Store;
@@ -36,29 +36,20 @@ pub struct Metrics {
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("unique metric");
+    registry.register(Box::new(metric.clone())).expect("unique metric");
     metric
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
-    let metric = HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
-        labels,
-    )
-    .expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("unique metric");
+    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()), labels)
+        .expect("valid metric");
+    registry.register(Box::new(metric.clone())).expect("unique metric");
     metric
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
     let metric = Gauge::new(name, help).expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("unique metric");
+    registry.register(Box::new(metric.clone())).expect("unique metric");
     metric
 }
 
@@ -66,38 +57,30 @@ impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
         let fills_in_flight =
-            IntGauge::new("modvault_fills_in_flight", "Upstream fills running now.")
-                .expect("valid metric");
-        r.register(Box::new(fills_in_flight.clone()))
-            .expect("unique metric");
+            IntGauge::new("modvault_fills_in_flight", "Upstream fills running now.").expect("valid metric");
+        r.register(Box::new(fills_in_flight.clone())).expect("unique metric");
         let store_objects = IntGaugeVec::new(
             Opts::new("modvault_store_objects", "Stored objects by kind."),
             &["kind"],
         )
         .expect("valid metric");
-        r.register(Box::new(store_objects.clone()))
-            .expect("unique metric");
-        let store_bytes = IntGauge::new("modvault_store_bytes", "Bytes of stored canonical files.")
-            .expect("valid metric");
-        r.register(Box::new(store_bytes.clone()))
-            .expect("unique metric");
+        r.register(Box::new(store_objects.clone())).expect("unique metric");
+        let store_bytes =
+            IntGauge::new("modvault_store_bytes", "Bytes of stored canonical files.").expect("valid metric");
+        r.register(Box::new(store_bytes.clone())).expect("unique metric");
         let evictions = prometheus::IntCounter::new(
             "modvault_evictions_total",
             "Entries evicted to keep the store within its budget.",
         )
         .expect("valid metric");
-        r.register(Box::new(evictions.clone()))
-            .expect("unique metric");
+        r.register(Box::new(evictions.clone())).expect("unique metric");
         let build_info = GaugeVec::new(
             Opts::new("modvault_build_info", "Build information; always 1."),
             &["version"],
         )
         .expect("valid metric");
-        r.register(Box::new(build_info.clone()))
-            .expect("unique metric");
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1.0);
+        r.register(Box::new(build_info.clone())).expect("unique metric");
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
 
         let metrics = Metrics {
             requests: counter(
@@ -181,14 +164,12 @@ impl Metrics {
             for outcome in ["hit", "miss"] {
                 self.requests.with_label_values(&[endpoint, outcome, "2xx"]);
             }
-            self.requests
-                .with_label_values(&[endpoint, "not_found", "4xx"]);
+            self.requests.with_label_values(&[endpoint, "not_found", "4xx"]);
             self.requests.with_label_values(&[endpoint, "error", "5xx"]);
             self.request_duration.with_label_values(&[endpoint]);
             self.bytes_served.with_label_values(&[endpoint]);
             self.upstream_requests.with_label_values(&[endpoint, "ok"]);
-            self.upstream_requests
-                .with_label_values(&[endpoint, "error"]);
+            self.upstream_requests.with_label_values(&[endpoint, "error"]);
             self.upstream_duration.with_label_values(&[endpoint]);
             self.bytes_fetched.with_label_values(&[endpoint]);
         }
@@ -204,9 +185,7 @@ impl Metrics {
     }
 
     pub fn observe_upstream(&self, kind: &str, outcome: &str, elapsed: Duration) {
-        self.upstream_requests
-            .with_label_values(&[kind, outcome])
-            .inc();
+        self.upstream_requests.with_label_values(&[kind, outcome]).inc();
         self.upstream_duration
             .with_label_values(&[kind])
             .observe(elapsed.as_secs_f64());
@@ -225,8 +204,7 @@ impl Metrics {
         self.store_objects
             .with_label_values(&["zip"])
             .set(totals.zips.load(Ordering::Relaxed) as i64);
-        self.store_bytes
-            .set(totals.bytes.load(Ordering::Relaxed) as i64);
+        self.store_bytes.set(totals.bytes.load(Ordering::Relaxed) as i64);
         if let Some((available, total)) = disk_space(store.root()) {
             self.disk_available.set(available as f64);
             self.disk_total.set(total as f64);

@@ -41,9 +41,7 @@ fn parse_txtar(data: &[u8]) -> Txtar {
         let text = line.strip_suffix(b"\n").unwrap_or(line);
         let is_marker = text.starts_with(b"-- ") && text.ends_with(b" --") && text.len() >= 6;
         if is_marker {
-            let name = String::from_utf8_lossy(&text[3..text.len() - 3])
-                .trim()
-                .to_string();
+            let name = String::from_utf8_lossy(&text[3..text.len() - 3]).trim().to_string();
             sections.push((Some(name), Vec::new()));
         } else if let Some(last) = sections.last_mut() {
             last.1.extend_from_slice(line);
@@ -170,21 +168,15 @@ fn compare(result: Result<String, String>, header: &Header) -> Outcome {
         (Ok(h1), true) => Outcome::Failed(format!("got {h1}, want {}", header.hash)),
         (Ok(h1), false) => Outcome::Failed(format!("got {h1}, want error {:?}", header.want_err)),
         (Err(err), false) if err.contains(&header.want_err) => Outcome::Passed,
-        (Err(err), _) if header.want_err.is_empty() => {
-            Outcome::Failed(format!("unexpected error: {err}"))
-        }
-        (Err(err), _) => Outcome::Failed(format!(
-            "error {err:?} does not contain {:?}",
-            header.want_err
-        )),
+        (Err(err), _) if header.want_err.is_empty() => Outcome::Failed(format!("unexpected error: {err}")),
+        (Err(err), _) => Outcome::Failed(format!("error {err:?} does not contain {:?}", header.want_err)),
     }
 }
 
 fn utf8_module_path(header: &Header) -> Result<String, Outcome> {
     String::from_utf8(header.path.clone()).map_err(|_| {
         Outcome::Skipped(
-            "module path is not UTF-8; the API takes &str, so such a path cannot reach the checker"
-                .to_string(),
+            "module path is not UTF-8; the API takes &str, so such a path cannot reach the checker".to_string(),
         )
     })
 }
@@ -299,10 +291,7 @@ fn compare_text(got: String, want: String) -> Outcome {
 fn run_check_files(txtar: &Txtar, _work: &Path) -> Outcome {
     let files = source_files(txtar);
     let selection = select_files(&files);
-    compare_text(
-        format_selection(&files, &selection, &[], ""),
-        want_section(txtar),
-    )
+    compare_text(format_selection(&files, &selection, &[], ""), want_section(txtar))
 }
 
 fn run_check_dir(txtar: &Txtar, work: &Path) -> Outcome {
@@ -347,12 +336,7 @@ fn parse_check_zip_want(want: &str) -> (Vec<String>, Vec<(String, String)>) {
 fn run_check_zip(txtar: &Txtar, work: &Path) -> Outcome {
     let header = parse_header(&txtar.comment);
     let module_path = String::from_utf8(header.path.clone()).unwrap();
-    let entries: Vec<_> = txtar
-        .files
-        .iter()
-        .filter(|(name, _)| name != "want")
-        .cloned()
-        .collect();
+    let entries: Vec<_> = txtar.files.iter().filter(|(name, _)| name != "want").cloned().collect();
     let (valid, invalid) = parse_check_zip_want(&want_section(txtar));
     let check = |entries: &[(String, Vec<u8>)], file: &str| {
         let zip_path = work.join(file);
@@ -378,12 +362,7 @@ fn run_check_zip(txtar: &Txtar, work: &Path) -> Outcome {
     }
     for (name, message) in &invalid {
         // The last entry with the name is the one Go reported.
-        let bad = entries
-            .iter()
-            .rev()
-            .find(|(entry, _)| entry == name)
-            .cloned()
-            .unwrap();
+        let bad = entries.iter().rev().find(|(entry, _)| entry == name).cloned().unwrap();
         let mut with_bad = valid_entries.clone();
         with_bad.push(bad);
         let expected = format!("{name}: {message}");

@@ -113,7 +113,9 @@ fn split_words(text: &str) -> Vec<String> {
 
 fn parse_exec_form(instruction: &str, arguments: &str) -> Vec<String> {
     serde_json::from_str(arguments).unwrap_or_else(|e| {
-        panic!("{instruction} {arguments:?} is not in exec (JSON array) form, which the test and `docker stop` need: {e}")
+        panic!(
+            "{instruction} {arguments:?} is not in exec (JSON array) form, which the test and `docker stop` need: {e}"
+        )
     })
 }
 
@@ -185,9 +187,7 @@ fn env_value<'a>(stage: &'a FinalStage, key: &str) -> &'a str {
 
 /// Replaces the image's path of the binary with the binary under test.
 fn local_command(image_command: &[String]) -> (String, Vec<String>) {
-    let (program, arguments) = image_command
-        .split_first()
-        .expect("the image command is empty");
+    let (program, arguments) = image_command.split_first().expect("the image command is empty");
     assert!(
         program.ends_with("/modvault"),
         "the image runs {program:?}, expected the modvault binary copied to an absolute path"
@@ -259,20 +259,21 @@ impl Server {
                     self.log()
                 );
             }
-            if matches!(http_get(&self.address, "/healthz"), Ok(response) if response.status == 200)
-            {
+            if matches!(http_get(&self.address, "/healthz"), Ok(response) if response.status == 200) {
                 return;
             }
             if Instant::now() > deadline {
-                panic!("modvault did not answer /healthz with 200 within {STARTUP_TIMEOUT:?}; its log:\n{}", self.log());
+                panic!(
+                    "modvault did not answer /healthz with 200 within {STARTUP_TIMEOUT:?}; its log:\n{}",
+                    self.log()
+                );
             }
             sleep(Duration::from_millis(100));
         }
     }
 
     fn get(&self, path: &str) -> Response {
-        http_get(&self.address, path)
-            .unwrap_or_else(|e| panic!("GET {path} failed: {e}; server log:\n{}", self.log()))
+        http_get(&self.address, path).unwrap_or_else(|e| panic!("GET {path} failed: {e}; server log:\n{}", self.log()))
     }
 
     /// Sends SIGTERM, as `docker stop` and the kubelet do, and waits for exit.
@@ -343,12 +344,14 @@ impl Response {
 fn http_get(address: &str, path: &str) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: modvault-deploy-test\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: modvault-deploy-test\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
 
-    let invalid =
-        |message: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, message.to_string());
+    let invalid = |message: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, message.to_string());
     let head_end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -366,17 +369,13 @@ fn http_get(address: &str, path: &str) -> std::io::Result<Response> {
         .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
         .collect();
     let mut body = raw[head_end + 4..].to_vec();
-    let chunked = headers.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
     if chunked {
         body = decode_chunked(&body).ok_or_else(|| invalid("invalid chunked body"))?;
     }
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Ok(Response { status, headers, body })
 }
 
 fn decode_chunked(mut data: &[u8]) -> Option<Vec<u8>> {
@@ -431,9 +430,8 @@ fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
 /// Metric names in the dashboard's strings (queries, variable definitions)
 /// and in the alerting rules, whose comments are left out.
 fn metric_names_used_by_dashboard_and_alerts() -> BTreeSet<String> {
-    let dashboard: serde_json::Value =
-        serde_json::from_str(&read_repo_file("deploy/grafana/modvault-dashboard.json"))
-            .expect("dashboard is valid JSON");
+    let dashboard: serde_json::Value = serde_json::from_str(&read_repo_file("deploy/grafana/modvault-dashboard.json"))
+        .expect("dashboard is valid JSON");
     let mut strings = Vec::new();
     collect_strings(&dashboard, &mut strings);
     let mut names: BTreeSet<String> = strings.iter().flat_map(|s| metric_names_in(s)).collect();
@@ -496,11 +494,7 @@ CMD ["serve", "--flag"]
         stage.healthcheck.as_deref(),
         Some(&["/bin/app".to_string(), "check".to_string()][..])
     );
-    let env: Vec<(&str, &str)> = stage
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let env: Vec<(&str, &str)> = stage.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(
         env,
         [

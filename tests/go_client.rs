@@ -44,14 +44,10 @@ fn go(dir: &Path, home: &Path, proxy: &str, args: &[&str]) -> std::process::Outp
 
 fn fixture_modules() -> Vec<Module> {
     vec![
-        Module::new("example.com/Upper/Lib", "v1.0.0").file(
-            "lib.go",
-            "package lib\n\nfunc Name() string { return \"upper\" }\n",
-        ),
-        Module::new("example.com/second/v2", "v2.1.0").file(
-            "second.go",
-            "package second\n\nfunc Name() string { return \"v2\" }\n",
-        ),
+        Module::new("example.com/Upper/Lib", "v1.0.0")
+            .file("lib.go", "package lib\n\nfunc Name() string { return \"upper\" }\n"),
+        Module::new("example.com/second/v2", "v2.1.0")
+            .file("second.go", "package second\n\nfunc Name() string { return \"v2\" }\n"),
         Module::new("example.com/incompat", "v2.0.0+incompatible")
             .without_go_mod()
             .file(
@@ -60,10 +56,7 @@ fn fixture_modules() -> Vec<Module> {
             ),
         Module::new("example.com/nomod", "v1.0.0")
             .without_go_mod()
-            .file(
-                "nomod.go",
-                "package nomod\n\nfunc Name() string { return \"nomod\" }\n",
-            ),
+            .file("nomod.go", "package nomod\n\nfunc Name() string { return \"nomod\" }\n"),
     ]
 }
 
@@ -121,11 +114,7 @@ async fn go_build_succeeds_through_modvault_and_offline() {
     std::fs::write(work.path().join("go.mod"), GO_MOD).unwrap();
     std::fs::write(work.path().join("main.go"), MAIN_GO).unwrap();
 
-    let (dir, home_dir, base) = (
-        work.path().to_path_buf(),
-        home.path().to_path_buf(),
-        proxy.base.clone(),
-    );
+    let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
     let output = tokio::task::spawn_blocking(move || go(&dir, &home_dir, &base, &["run", "."]))
         .await
         .unwrap();
@@ -134,28 +123,14 @@ async fn go_build_succeeds_through_modvault_and_offline() {
         "go run failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        "upper v2 incompatible nomod\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "upper v2 incompatible nomod\n");
     assert_eq!(fixture.count("example.com/!upper/!lib/@v/v1.0.0.zip"), 1);
-    assert_eq!(
-        fixture.count("example.com/incompat/@v/v2.0.0+incompatible.zip"),
-        1
-    );
+    assert_eq!(fixture.count("example.com/incompat/@v/v2.0.0+incompatible.zip"), 1);
     let go_sum = std::fs::read_to_string(work.path().join("go.sum")).unwrap();
-    assert_eq!(
-        go_sum.lines().count(),
-        8,
-        "two go.sum lines per module: {go_sum}"
-    );
+    assert_eq!(go_sum.lines().count(), 8, "two go.sum lines per module: {go_sum}");
 
     fixture.stop();
-    let (dir, home_dir, base) = (
-        work.path().to_path_buf(),
-        home.path().to_path_buf(),
-        proxy.base.clone(),
-    );
+    let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
     let output = tokio::task::spawn_blocking(move || {
         clean_module_cache(&home_dir, &base);
         go(&dir, &home_dir, &base, &["run", "."])
@@ -167,44 +142,27 @@ async fn go_build_succeeds_through_modvault_and_offline() {
         "offline go run failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        "upper v2 incompatible nomod\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "upper v2 incompatible nomod\n");
 }
 
 #[tokio::test]
 async fn go_get_probes_prefixes_and_finds_module() {
     let fixture = Fixture::start().await;
-    let module = Module::new("example.com/deep/mod", "v1.3.0")
-        .file("pkg/inner/inner.go", "package inner\n\nconst Value = 42\n");
+    let module =
+        Module::new("example.com/deep/mod", "v1.3.0").file("pkg/inner/inner.go", "package inner\n\nconst Value = 42\n");
     fixture.add(&module);
     fixture.put("example.com/deep/mod/@latest", module.info());
     let data = tempfile::tempdir().unwrap();
     let proxy = start_proxy(test_config(data.path(), &fixture.base)).await;
     let work = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        work.path().join("go.mod"),
-        "module example.com/app\n\ngo 1.21\n",
-    )
-    .unwrap();
+    std::fs::write(work.path().join("go.mod"), "module example.com/app\n\ngo 1.21\n").unwrap();
 
-    let (dir, home_dir, base) = (
-        work.path().to_path_buf(),
-        home.path().to_path_buf(),
-        proxy.base.clone(),
-    );
-    let output = tokio::task::spawn_blocking(move || {
-        go(
-            &dir,
-            &home_dir,
-            &base,
-            &["get", "example.com/deep/mod/pkg/inner"],
-        )
-    })
-    .await
-    .unwrap();
+    let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
+    let output =
+        tokio::task::spawn_blocking(move || go(&dir, &home_dir, &base, &["get", "example.com/deep/mod/pkg/inner"]))
+            .await
+            .unwrap();
 
     assert!(
         output.status.success(),

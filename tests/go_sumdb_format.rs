@@ -51,12 +51,7 @@ impl Site {
                 return self.db.lock().unwrap().serve(rest);
             };
             if rest.starts_with("tile/") {
-                return self
-                    .db
-                    .lock()
-                    .unwrap()
-                    .serve(rest)
-                    .or_else(|| fork.serve(rest));
+                return self.db.lock().unwrap().serve(rest).or_else(|| fork.serve(rest));
             }
             return fork.serve(rest);
         }
@@ -204,13 +199,7 @@ impl GoRun {
 
 /// Runs `go mod download -json MODULE@VERSION` against `proxy_url`. GOPATH
 /// (where go stores the trusted tree) and GOMODCACHE are set by the caller.
-fn go_mod_download(
-    proxy_url: &str,
-    verifier_key: &str,
-    gopath: &Path,
-    modcache: &Path,
-    work: &Path,
-) -> GoRun {
+fn go_mod_download(proxy_url: &str, verifier_key: &str, gopath: &Path, modcache: &Path, work: &Path) -> GoRun {
     let mut child = Command::new("go")
         .args(["mod", "download", "-json", &format!("{MODULE}@{VERSION}")])
         .current_dir(work)
@@ -254,9 +243,7 @@ fn go_available() -> bool {
         .output()
         .is_ok_and(|output| output.status.success());
     if !found {
-        eprintln!(
-            "!!! `go` is not on PATH: the end-to-end checksum database format test did NOT run."
-        );
+        eprintln!("!!! `go` is not on PATH: the end-to-end checksum database format test did NOT run.");
     }
     found
 }
@@ -299,8 +286,7 @@ fn go_command_accepts_test_sumdb_and_rejects_tampering() {
         run.stdout
     );
     assert!(
-        run.stdout
-            .contains(&format!("\"GoModSum\": \"{mod_hash}\"")),
+        run.stdout.contains(&format!("\"GoModSum\": \"{mod_hash}\"")),
         "{}",
         run.stdout
     );
@@ -326,11 +312,7 @@ fn go_command_accepts_test_sumdb_and_rejects_tampering() {
         work.path(),
     );
     assert!(!run.success, "go accepted a tampered zip:\n{}", run.stdout);
-    assert!(
-        run.output().contains("checksum mismatch"),
-        "{}",
-        run.output()
-    );
+    assert!(run.output().contains("checksum mismatch"), "{}", run.output());
 
     // 3. A forked database after go trusted the first: same key, the same
     //    first 256 records (so the first full tile is shared), then another
@@ -352,10 +334,6 @@ fn go_command_accepts_test_sumdb_and_rejects_tampering() {
         &work.path().join("modcache3"),
         work.path(),
     );
-    assert!(
-        !run.success,
-        "go accepted a forked database:\n{}",
-        run.stdout
-    );
+    assert!(!run.success, "go accepted a forked database:\n{}", run.stdout);
     assert!(run.output().contains("SECURITY ERROR"), "{}", run.output());
 }

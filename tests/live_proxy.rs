@@ -87,11 +87,7 @@ async fn real_program_builds_through_modvault_then_offline() {
     config.total_timeout = Duration::from_secs(120);
     let proxy = start_proxy(config).await;
 
-    let (dir, home_dir, base) = (
-        work.path().to_path_buf(),
-        home.path().to_path_buf(),
-        proxy.base.clone(),
-    );
+    let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
     let output = tokio::task::spawn_blocking(move || go_build(&dir, &home_dir, &base))
         .await
         .unwrap();
@@ -120,11 +116,7 @@ async fn real_program_builds_through_modvault_then_offline() {
         format!("http://{}", listener.local_addr().unwrap())
     };
     let proxy = start_proxy(test_config(data.path(), &unreachable)).await;
-    let (dir, home_dir, base) = (
-        work.path().to_path_buf(),
-        home.path().to_path_buf(),
-        proxy.base.clone(),
-    );
+    let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
     let output = tokio::task::spawn_blocking(move || {
         let clean = Command::new("go")
             .args(["clean", "-modcache"])

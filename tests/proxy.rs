@@ -10,9 +10,7 @@ use std::time::Duration;
 use modvault::cache::ManualClock;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
-use support::{
-    client, metric_value, start_proxy, start_proxy_with_clock, test_config, Fault, Fixture, Module,
-};
+use support::{client, metric_value, start_proxy, start_proxy_with_clock, test_config, Fault, Fixture, Module};
 
 const ZIP: &str = "example.com/hello/@v/v1.0.0.zip";
 const MOD: &str = "example.com/hello/@v/v1.0.0.mod";
@@ -51,10 +49,7 @@ async fn zip_fill_then_hit_uses_upstream_once() {
     assert_eq!(second.headers()["x-cache"], "HIT");
     let expected_etag = format!("\"{}\"", hex::encode(Sha256::digest(module.zip())));
     assert_eq!(second.headers()["etag"].to_str().unwrap(), expected_etag);
-    assert_eq!(
-        second.headers()["cache-control"],
-        "public, max-age=31536000, immutable"
-    );
+    assert_eq!(second.headers()["cache-control"], "public, max-age=31536000, immutable");
     assert_eq!(second.bytes().await.unwrap(), first_body);
 
     assert_eq!(fixture.count(ZIP), 1);
@@ -69,14 +64,8 @@ async fn mod_request_never_fetches_zip() {
     let response = client().get(proxy.url(MOD)).send().await.unwrap();
 
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()["content-type"],
-        "text/plain; charset=utf-8"
-    );
-    assert_eq!(
-        response.bytes().await.unwrap().as_ref(),
-        module.mod_file().as_slice()
-    );
+    assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), module.mod_file().as_slice());
     assert_eq!(fixture.count(MOD), 1);
     assert_eq!(fixture.count(ZIP), 0);
 }
@@ -96,19 +85,12 @@ async fn upstream_404_passes_through_and_is_remembered() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        assert_eq!(
-            response.headers()["content-type"],
-            "text/plain; charset=utf-8"
-        );
+        assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
         let body = response.text().await.unwrap();
         assert_eq!(body.lines().count(), 1, "one-line reason: {body:?}");
     }
     for _ in 0..3 {
-        let response = http
-            .get(proxy.url("example.com/missing/@v/list"))
-            .send()
-            .await
-            .unwrap();
+        let response = http.get(proxy.url("example.com/missing/@v/list")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 
@@ -122,8 +104,7 @@ async fn negative_entry_expires_after_ttl() {
     let (fixture, _) = hello_fixture().await;
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new());
-    let proxy =
-        start_proxy_with_clock(test_config(dir.path(), &fixture.base), Some(clock.clone())).await;
+    let proxy = start_proxy_with_clock(test_config(dir.path(), &fixture.base), Some(clock.clone())).await;
     let http = client();
     let path = "example.com/later/@v/v1.0.0.mod";
 
@@ -137,10 +118,7 @@ async fn negative_entry_expires_after_ttl() {
         StatusCode::NOT_FOUND
     );
     clock.advance(Duration::from_secs(61));
-    assert_eq!(
-        http.get(proxy.url(path)).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(http.get(proxy.url(path)).send().await.unwrap().status(), StatusCode::OK);
 
     assert_eq!(fixture.count(path), 2);
 }
@@ -163,15 +141,8 @@ async fn upstream_5xx_gives_502_and_stores_nothing() {
 
     fixture.clear_fault(ZIP);
     let response = http.get(proxy.url(ZIP)).send().await.unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "a 5xx is never remembered"
-    );
-    assert_eq!(
-        response.bytes().await.unwrap().as_ref(),
-        module.zip().as_slice()
-    );
+    assert_eq!(response.status(), StatusCode::OK, "a 5xx is never remembered");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), module.zip().as_slice());
 }
 
 #[tokio::test]
@@ -218,10 +189,7 @@ async fn truncated_body_gives_502_and_stores_nothing() {
 
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(stored_blobs(dir.path()), 0);
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
 }
 
 #[tokio::test]
@@ -256,10 +224,7 @@ async fn zip_with_foreign_prefix_is_rejected() {
 #[tokio::test]
 async fn info_naming_another_version_is_rejected() {
     let (fixture, _) = hello_fixture().await;
-    fixture.put(
-        INFO,
-        r#"{"Version":"v1.0.1","Time":"2024-01-01T00:00:00Z"}"#,
-    );
+    fixture.put(INFO, r#"{"Version":"v1.0.1","Time":"2024-01-01T00:00:00Z"}"#);
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
 
@@ -298,10 +263,7 @@ async fn concurrent_misses_share_one_fetch() {
 #[tokio::test]
 async fn concurrent_misses_share_one_negative_answer() {
     let fixture = Fixture::start().await;
-    fixture.fault(
-        "example.com/none/@v/list",
-        Fault::Delay(Duration::from_millis(300)),
-    );
+    fixture.fault("example.com/none/@v/list", Fault::Delay(Duration::from_millis(300)));
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
     let http = client();
@@ -354,18 +316,11 @@ async fn list_refreshes_after_ttl_and_serves_stale_on_failure() {
     let list = "example.com/hello/@v/list";
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new());
-    let proxy =
-        start_proxy_with_clock(test_config(dir.path(), &fixture.base), Some(clock.clone())).await;
+    let proxy = start_proxy_with_clock(test_config(dir.path(), &fixture.base), Some(clock.clone())).await;
     let http = client();
 
     assert_eq!(
-        http.get(proxy.url(list))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        http.get(proxy.url(list)).send().await.unwrap().text().await.unwrap(),
         "v1.0.0\n"
     );
     fixture.add(&Module::new("example.com/hello", "v1.1.0"));
@@ -380,13 +335,7 @@ async fn list_refreshes_after_ttl_and_serves_stale_on_failure() {
 
     clock.advance(Duration::from_secs(61));
     assert_eq!(
-        http.get(proxy.url(list))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        http.get(proxy.url(list)).send().await.unwrap().text().await.unwrap(),
         "v1.0.0\nv1.1.0\n"
     );
     assert_eq!(fixture.count(list), 2);
@@ -396,10 +345,7 @@ async fn list_refreshes_after_ttl_and_serves_stale_on_failure() {
     let stale = http.get(proxy.url(list)).send().await.unwrap();
     assert_eq!(stale.status(), StatusCode::OK);
     assert_eq!(stale.headers()["x-cache"], "STALE");
-    assert!(stale.headers()["warning"]
-        .to_str()
-        .unwrap()
-        .starts_with("110"));
+    assert!(stale.headers()["warning"].to_str().unwrap().starts_with("110"));
     assert_eq!(stale.text().await.unwrap(), "v1.0.0\nv1.1.0\n");
 
     let page = http
@@ -411,11 +357,7 @@ async fn list_refreshes_after_ttl_and_serves_stale_on_failure() {
         .await
         .unwrap();
     assert_eq!(
-        metric_value(
-            &page,
-            "modvault_stale_responses_total",
-            &[("endpoint", "list")]
-        ),
+        metric_value(&page, "modvault_stale_responses_total", &[("endpoint", "list")]),
         1.0
     );
     assert_eq!(
@@ -437,17 +379,10 @@ async fn latest_and_query_resolve_and_store_info() {
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
     let http = client();
 
-    let latest = http
-        .get(proxy.url("example.com/hello/@latest"))
-        .send()
-        .await
-        .unwrap();
+    let latest = http.get(proxy.url("example.com/hello/@latest")).send().await.unwrap();
     assert_eq!(latest.status(), StatusCode::OK);
     assert_eq!(latest.headers()["content-type"], "application/json");
-    assert_eq!(
-        latest.bytes().await.unwrap().as_ref(),
-        module.info().as_slice()
-    );
+    assert_eq!(latest.bytes().await.unwrap().as_ref(), module.info().as_slice());
 
     let query = http
         .get(proxy.url("example.com/hello/@v/main.info"))
@@ -455,10 +390,7 @@ async fn latest_and_query_resolve_and_store_info() {
         .await
         .unwrap();
     assert_eq!(query.status(), StatusCode::OK);
-    assert_eq!(
-        query.bytes().await.unwrap().as_ref(),
-        module.info().as_slice()
-    );
+    assert_eq!(query.bytes().await.unwrap().as_ref(), module.info().as_slice());
 
     let info = http.get(proxy.url(INFO)).send().await.unwrap();
     assert_eq!(
@@ -475,25 +407,11 @@ async fn moved_tag_upstream_never_replaces_stored_zip() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
     let http = client();
-    let original = http
-        .get(proxy.url(ZIP))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let original = http.get(proxy.url(ZIP)).send().await.unwrap().bytes().await.unwrap();
 
     let moved = module.clone().file("extra.go", "package hello\n");
     fixture.put(ZIP, moved.zip());
-    let again = http
-        .get(proxy.url(ZIP))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let again = http.get(proxy.url(ZIP)).send().await.unwrap().bytes().await.unwrap();
 
     assert_eq!(again, original);
     assert_eq!(again.as_ref(), module.zip().as_slice());
@@ -506,13 +424,7 @@ async fn head_range_and_validators_follow_http() {
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
     let http = client();
     let zip = module.zip();
-    http.get(proxy.url(ZIP))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    http.get(proxy.url(ZIP)).send().await.unwrap().bytes().await.unwrap();
 
     let head = http.head(proxy.url(ZIP)).send().await.unwrap();
     assert_eq!(head.status(), StatusCode::OK);
@@ -521,10 +433,7 @@ async fn head_range_and_validators_follow_http() {
         zip.len().to_string()
     );
     let etag = head.headers()["etag"].to_str().unwrap().to_string();
-    let last_modified = head.headers()["last-modified"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let last_modified = head.headers()["last-modified"].to_str().unwrap().to_string();
     assert!(head.bytes().await.unwrap().is_empty());
 
     let part = http
@@ -589,10 +498,8 @@ async fn gzip_applies_to_text_never_to_zips() {
     let fixture = Fixture::start().await;
     let versions: String = (0..200).map(|i| format!("v1.{i}.0\n")).collect();
     fixture.put("example.com/many/@v/list", versions.clone());
-    let module = Module::new("example.com/many", "v1.0.0").file(
-        "big.go",
-        &format!("package many\n// {}\n", "x".repeat(5000)),
-    );
+    let module =
+        Module::new("example.com/many", "v1.0.0").file("big.go", &format!("package many\n// {}\n", "x".repeat(5000)));
     fixture.add(&module);
     fixture.put("example.com/many/@v/list", versions.clone());
     let dir = tempfile::tempdir().unwrap();
@@ -635,10 +542,7 @@ async fn compressed_upstream_body_is_stored_decoded() {
 
     let go_mod = http.get(proxy.url(MOD)).send().await.unwrap();
     assert!(go_mod.headers().get("content-encoding").is_none());
-    assert_eq!(
-        go_mod.bytes().await.unwrap().as_ref(),
-        module.mod_file().as_slice()
-    );
+    assert_eq!(go_mod.bytes().await.unwrap().as_ref(), module.mod_file().as_slice());
     let zip = http.get(proxy.url(ZIP)).send().await.unwrap();
     assert_eq!(zip.status(), StatusCode::OK);
     assert_eq!(zip.bytes().await.unwrap().as_ref(), module.zip().as_slice());
@@ -655,10 +559,7 @@ async fn redirects_are_followed_server_side() {
     let response = client().get(proxy.url(ZIP)).send().await.unwrap();
 
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.bytes().await.unwrap().as_ref(),
-        module.zip().as_slice()
-    );
+    assert_eq!(response.bytes().await.unwrap().as_ref(), module.zip().as_slice());
     assert_eq!(fixture.count("storage/hello.zip"), 1);
 }
 

@@ -17,21 +17,9 @@ async fn other_methods_get_405_with_allow() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
 
-    for method in [
-        reqwest::Method::POST,
-        reqwest::Method::PUT,
-        reqwest::Method::DELETE,
-    ] {
-        let response = client()
-            .request(method.clone(), proxy.url(ZIP))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::METHOD_NOT_ALLOWED,
-            "{method}"
-        );
+    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE] {
+        let response = client().request(method.clone(), proxy.url(ZIP)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
         assert_eq!(response.headers()["allow"], "GET, HEAD");
     }
     assert_eq!(fixture.total_count(), 0);
@@ -69,11 +57,7 @@ async fn invalid_paths_get_404_text_and_touch_nothing() {
         let body = response.text().await.unwrap();
         assert_eq!(body.lines().count(), 1, "{path}: {body:?}");
     }
-    assert_eq!(
-        fixture.total_count(),
-        0,
-        "rejected paths never reach the upstream"
-    );
+    assert_eq!(fixture.total_count(), 0, "rejected paths never reach the upstream");
     let page = http
         .get(proxy.url("metrics"))
         .send()
@@ -83,11 +67,7 @@ async fn invalid_paths_get_404_text_and_touch_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        metric_value(
-            &page,
-            "modvault_http_requests_total",
-            &[("outcome", "rejected")]
-        ),
+        metric_value(&page, "modvault_http_requests_total", &[("outcome", "rejected")]),
         13.0
     );
 }
@@ -113,14 +93,8 @@ async fn capitals_encoded_either_way_reach_one_entry() {
         .await
         .unwrap();
     assert_eq!(percent.headers()["x-cache"], "HIT");
-    assert_eq!(
-        percent.bytes().await.unwrap().as_ref(),
-        module.mod_file().as_slice()
-    );
-    assert_eq!(
-        fixture.count("github.com/!azure/!thing/@v/v1.0.0-!r!c1.mod"),
-        1
-    );
+    assert_eq!(percent.bytes().await.unwrap().as_ref(), module.mod_file().as_slice());
+    assert_eq!(fixture.count("github.com/!azure/!thing/@v/v1.0.0-!r!c1.mod"), 1);
 }
 
 #[tokio::test]
@@ -131,11 +105,7 @@ async fn service_endpoints_answer() {
     let http = client();
 
     assert_eq!(
-        http.get(proxy.url("healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        http.get(proxy.url("healthz")).send().await.unwrap().status(),
         StatusCode::OK
     );
     assert_eq!(
@@ -150,10 +120,7 @@ async fn service_endpoints_answer() {
         .unwrap()
         .starts_with("text/html"));
     let html = landing.text().await.unwrap();
-    assert!(
-        html.contains(&format!("GOPROXY=http://{}", proxy.addr)),
-        "{html}"
-    );
+    assert!(html.contains(&format!("GOPROXY=http://{}", proxy.addr)), "{html}");
 
     let metrics = http
         .get(proxy.url("metrics"))
@@ -186,12 +153,7 @@ async fn readyz_fails_when_data_dir_is_not_writable() {
 
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
-        client()
-            .get(proxy.url("healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        client().get(proxy.url("healthz")).send().await.unwrap().status(),
         StatusCode::OK
     );
 }
@@ -206,30 +168,15 @@ async fn comma_falls_through_only_on_not_found() {
     first.fault("example.com/broken/@v/list", Fault::Status(500));
     second.put("example.com/broken/@v/list", "v1.0.0\n");
     let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(test_config(
-        dir.path(),
-        &format!("{},{}", first.base, second.base),
-    ))
-    .await;
+    let proxy = start_proxy(test_config(dir.path(), &format!("{},{}", first.base, second.base))).await;
     let http = client();
 
     let found = http.get(proxy.url(ZIP)).send().await.unwrap();
-    assert_eq!(
-        found.status(),
-        StatusCode::OK,
-        "404 on the first entry falls through"
-    );
-    assert_eq!(
-        found.bytes().await.unwrap().as_ref(),
-        module.zip().as_slice()
-    );
+    assert_eq!(found.status(), StatusCode::OK, "404 on the first entry falls through");
+    assert_eq!(found.bytes().await.unwrap().as_ref(), module.zip().as_slice());
     assert_eq!(first.count(ZIP), 1);
 
-    let broken = http
-        .get(proxy.url("example.com/broken/@v/list"))
-        .send()
-        .await
-        .unwrap();
+    let broken = http.get(proxy.url("example.com/broken/@v/list")).send().await.unwrap();
     assert_eq!(
         broken.status(),
         StatusCode::BAD_GATEWAY,
@@ -248,19 +195,12 @@ async fn pipe_falls_through_on_any_error() {
     first.stop();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(test_config(
-        dir.path(),
-        &format!("{first_base}|{}", second.base),
-    ))
-    .await;
+    let proxy = start_proxy(test_config(dir.path(), &format!("{first_base}|{}", second.base))).await;
 
     let response = client().get(proxy.url(ZIP)).send().await.unwrap();
 
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.bytes().await.unwrap().as_ref(),
-        module.zip().as_slice()
-    );
+    assert_eq!(response.bytes().await.unwrap().as_ref(), module.zip().as_slice());
 }
 
 #[tokio::test]
@@ -313,11 +253,7 @@ async fn credentials_reach_upstream_but_never_clients() {
 
     let ok = http.get(proxy.url(ZIP)).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    let failed = http
-        .get(proxy.url("example.com/secret/@v/list"))
-        .send()
-        .await
-        .unwrap();
+    let failed = http.get(proxy.url("example.com/secret/@v/list")).send().await.unwrap();
     assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
     let headers = format!("{:?}", failed.headers());
     let body = failed.text().await.unwrap();
@@ -369,11 +305,7 @@ async fn restart_serves_stored_files_without_upstream() {
     let zip = http.get(proxy.url(ZIP)).send().await.unwrap();
     assert_eq!(zip.headers()["x-cache"], "HIT");
     assert_eq!(zip.bytes().await.unwrap().as_ref(), module.zip().as_slice());
-    let list = http
-        .get(proxy.url("example.com/hello/@v/list"))
-        .send()
-        .await
-        .unwrap();
+    let list = http.get(proxy.url("example.com/hello/@v/list")).send().await.unwrap();
     assert_eq!(list.status(), StatusCode::OK);
     assert_eq!(list.text().await.unwrap(), "v1.0.0\n");
     let metrics = http
@@ -412,6 +344,8 @@ impl Process {
                 upstream,
                 "--idle-timeout",
                 "30s",
+                "--sumdb",
+                "off",
             ])
             .env("MODVAULT_DATA_DIR", data_dir)
             .env("MODVAULT_LOG_LEVEL", "warn")
@@ -465,10 +399,7 @@ async fn kill_during_fill_leaves_no_partial_entry() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     process.kill();
-    assert!(
-        pending.await.unwrap().is_err(),
-        "the client saw the connection drop"
-    );
+    assert!(pending.await.unwrap().is_err(), "the client saw the connection drop");
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
         1,
@@ -483,16 +414,8 @@ async fn kill_during_fill_leaves_no_partial_entry() {
         0,
         "startup removed it"
     );
-    let zip = client()
-        .get(format!("{}/{ZIP}", process.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        zip.headers()["x-cache"],
-        "MISS",
-        "no partial entry was indexed"
-    );
+    let zip = client().get(format!("{}/{ZIP}", process.base)).send().await.unwrap();
+    assert_eq!(zip.headers()["x-cache"], "MISS", "no partial entry was indexed");
     assert_eq!(zip.bytes().await.unwrap().as_ref(), module.zip().as_slice());
     process.kill();
 }
@@ -506,11 +429,7 @@ async fn kill_after_fill_keeps_the_entry() {
 
     let process = Process::start(dir.path(), &fixture.base);
     process.wait_ready().await;
-    let first = client()
-        .get(format!("{}/{ZIP}", process.base))
-        .send()
-        .await
-        .unwrap();
+    let first = client().get(format!("{}/{ZIP}", process.base)).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     first.bytes().await.unwrap();
     process.kill();
@@ -518,16 +437,9 @@ async fn kill_after_fill_keeps_the_entry() {
 
     let process = Process::start(dir.path(), &fixture.base);
     process.wait_ready().await;
-    let again = client()
-        .get(format!("{}/{ZIP}", process.base))
-        .send()
-        .await
-        .unwrap();
+    let again = client().get(format!("{}/{ZIP}", process.base)).send().await.unwrap();
     assert_eq!(again.headers()["x-cache"], "HIT");
-    assert_eq!(
-        again.bytes().await.unwrap().as_ref(),
-        module.zip().as_slice()
-    );
+    assert_eq!(again.bytes().await.unwrap().as_ref(), module.zip().as_slice());
     process.kill();
 }
 
@@ -588,10 +500,7 @@ async fn sigterm_finishes_in_flight_requests() {
 
     let response = pending.await.unwrap().expect("in-flight request completes");
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.bytes().await.unwrap().as_ref(),
-        module.zip().as_slice()
-    );
+    assert_eq!(response.bytes().await.unwrap().as_ref(), module.zip().as_slice());
     let status = tokio::task::spawn_blocking(move || process.child.wait().unwrap())
         .await
         .unwrap();
@@ -610,7 +519,7 @@ fn start_on_small_disk(data_dir: &std::path::Path, upstream: &str, size: &str) -
         .local_addr()
         .unwrap()
         .port();
-    let script = r#"mount -t tmpfs -o size="$1" none "$2" && exec "$3" serve --listen "$4" --upstream "$5" --data-dir "$2""#;
+    let script = r#"mount -t tmpfs -o size="$1" none "$2" && exec "$3" serve --sumdb off --listen "$4" --upstream "$5" --data-dir "$2""#;
     let child = Command::new("unshare")
         .args(["-Urm", "sh", "-c", script, "sh", size])
         .arg(data_dir)
@@ -640,17 +549,15 @@ async fn full_disk_fails_fill_and_keeps_stored_files() {
     fixture.add(&big);
     let dir = tempfile::tempdir().unwrap();
     let Some(process) = start_on_small_disk(dir.path(), &fixture.base, "8m") else {
-        eprintln!("\n*** SKIPPED full_disk_fails_fill_and_keeps_stored_files: unshare -Urm is not permitted here ***\n");
+        eprintln!(
+            "\n*** SKIPPED full_disk_fails_fill_and_keeps_stored_files: unshare -Urm is not permitted here ***\n"
+        );
         return;
     };
     process.wait_ready().await;
     let http = client();
 
-    let first = http
-        .get(format!("{}/{ZIP}", process.base))
-        .send()
-        .await
-        .unwrap();
+    let first = http.get(format!("{}/{ZIP}", process.base)).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     first.bytes().await.unwrap();
     let full = http
@@ -662,16 +569,9 @@ async fn full_disk_fails_fill_and_keeps_stored_files() {
     let reason = full.text().await.unwrap();
     assert!(reason.contains("No space left"), "{reason}");
 
-    let again = http
-        .get(format!("{}/{ZIP}", process.base))
-        .send()
-        .await
-        .unwrap();
+    let again = http.get(format!("{}/{ZIP}", process.base)).send().await.unwrap();
     assert_eq!(again.headers()["x-cache"], "HIT");
-    assert_eq!(
-        again.bytes().await.unwrap().as_ref(),
-        small.zip().as_slice()
-    );
+    assert_eq!(again.bytes().await.unwrap().as_ref(), small.zip().as_slice());
     let retry = http
         .get(format!("{}/example.com/big/@v/v1.0.0.zip", process.base))
         .send()

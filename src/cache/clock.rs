@@ -33,8 +33,7 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        self.now_ms
-            .fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+        self.now_ms.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
     }
 }
 

@@ -39,9 +39,8 @@ impl Coalescer {
             } else {
                 let task = tokio::spawn(fill);
                 let shared = async move {
-                    task.await.unwrap_or_else(|e| {
-                        Err(CacheError::Invalid(format!("fill task failed: {e}")))
-                    })
+                    task.await
+                        .unwrap_or_else(|e| Err(CacheError::Invalid(format!("fill task failed: {e}"))))
                 }
                 .boxed()
                 .shared();
@@ -51,10 +50,7 @@ impl Coalescer {
         };
         let result = shared.clone().await;
         let mut running = self.running.lock().expect("coalescer lock");
-        if running
-            .get(&key)
-            .is_some_and(|current| current.ptr_eq(&shared))
-        {
+        if running.get(&key).is_some_and(|current| current.ptr_eq(&shared)) {
             running.remove(&key);
         }
         result

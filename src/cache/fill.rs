@@ -50,9 +50,10 @@ impl Cache {
         let filled = self
             .inner
             .fills
-            .run(key, async move {
-                cache.fill_file(fill_key, module, version, kind).await
-            })
+            .run(
+                key,
+                async move { cache.fill_file(fill_key, module, version, kind).await },
+            )
             .await?;
         match filled {
             Filled::File(record) => Ok(Answer::File {
@@ -119,6 +120,7 @@ impl Cache {
                 .await?;
             let blob = blob.finish().await?;
             let h1 = self.check_zip(blob.path(), module, version).await?;
+            self.verify_hash(module, version, kind, &h1).await?;
             self.make_room(blob.size(), key).await?;
             let record = store.commit_file(key, kind, blob, h1).await?;
             return Ok((record, fetched.source));
@@ -138,6 +140,7 @@ impl Cache {
         } else {
             None
         };
+        self.verify_hash(module, version, kind, &h1).await?;
 
         let mut blob = store.new_blob().await?;
         blob.write(&fetched.value).await?;
@@ -171,10 +174,9 @@ impl Cache {
     pub async fn evict_to(&self, target: u64, keep: Option<String>) -> Result<Removed, CacheError> {
         let store = self.inner.store.clone();
         let pins = self.inner.settings.pins.clone();
-        let removed =
-            tokio::task::spawn_blocking(move || store.evict_to(target, &pins, keep.as_deref()))
-                .await
-                .map_err(|e| CacheError::Invalid(format!("eviction task failed: {e}")))??;
+        let removed = tokio::task::spawn_blocking(move || store.evict_to(target, &pins, keep.as_deref()))
+            .await
+            .map_err(|e| CacheError::Invalid(format!("eviction task failed: {e}")))??;
         let metrics = &self.inner.metrics;
         metrics.evictions.inc_by(removed.entries as u64);
         metrics
@@ -186,10 +188,7 @@ impl Cache {
 
     /// Evicts past the budget (if one is set) and removes orphan blobs older
     /// than `orphan_min_age`; returns what was removed.
-    pub async fn collect_garbage(
-        &self,
-        orphan_min_age: std::time::Duration,
-    ) -> Result<(Removed, Removed), CacheError> {
+    pub async fn collect_garbage(&self, orphan_min_age: std::time::Duration) -> Result<(Removed, Removed), CacheError> {
         let evicted = match self.inner.settings.max_size {
             Some(max) => self.evict_to(max, None).await?,
             None => Removed::default(),
@@ -223,8 +222,7 @@ impl Cache {
         module: &ModulePath,
         version: &Version,
     ) -> Result<Option<String>, CacheError> {
-        let (path, module_text, version_text) =
-            (path.to_path_buf(), module.to_string(), version.to_string());
+        let (path, module_text, version_text) = (path.to_path_buf(), module.to_string(), version.to_string());
         let report = tokio::task::spawn_blocking(move || {
             crate::verify::zipcheck::check_and_hash_zip(&path, &module_text, &version_text)
         })
@@ -238,19 +236,33 @@ impl Cache {
                     .verification_failures
                     .with_label_values(&["zip_rules"])
                     .inc();
-                Err(CacheError::Invalid(format!(
-                    "{module}@{version}: invalid module zip: {e}"
-                )))
+                Err(CacheError::Invalid(format!("{module}@{version}: {e}")))
             }
         }
     }
 
-    fn check_mod(
+    /// Checks a computed `h1:` against the checksum database, unless no
+    /// database is configured or the module is skipped by `--nosumdb`.
+    async fn verify_hash(
         &self,
-        body: &[u8],
         module: &ModulePath,
         version: &Version,
-    ) -> Result<String, CacheError> {
+        kind: FileKind,
+        h1: &Option<String>,
+    ) -> Result<(), CacheError> {
+        let (Some(sumdb), Some(h1)) = (self.inner.sumdb.as_ref(), h1) else {
+            return Ok(());
+        };
+        if !sumdb.covers(module) {
+            return Ok(());
+        }
+        sumdb
+            .verify(module, version, kind, h1)
+            .await
+            .map_err(|e| CacheError::Invalid(e.to_string()))
+    }
+
+    fn check_mod(&self, body: &[u8], module: &ModulePath, version: &Version) -> Result<String, CacheError> {
         if body.len() as u64 > MAX_MOD_BYTES {
             return Err(CacheError::Invalid(format!(
                 "{module}@{version}: go.mod larger than 16 MiB"
@@ -262,11 +274,7 @@ impl Cache {
 
 /// Checks an `.info` or `@latest` body: JSON with a valid `Version`, equal to
 /// `expected` when one is given. Returns the version it names.
-pub(super) fn check_info(
-    body: &[u8],
-    module: &ModulePath,
-    expected: Option<&Version>,
-) -> Result<String, CacheError> {
+pub(super) fn check_info(body: &[u8], module: &ModulePath, expected: Option<&Version>) -> Result<String, CacheError> {
     #[derive(serde::Deserialize)]
     struct Info {
         #[serde(rename = "Version")]

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use crate::metrics::Metrics;
 use crate::module::{FileKind, ProxyRequest};
 use crate::store::{FileRecord, Store, StoreError};
+use crate::sumdb::Sumdb;
 use crate::upstream::{Upstream, UpstreamError};
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -133,6 +134,7 @@ struct Inner {
     fills: Coalescer,
     negative: NegativeCache,
     clock: Arc<dyn Clock>,
+    sumdb: Option<Arc<Sumdb>>,
 }
 
 impl Cache {
@@ -142,6 +144,7 @@ impl Cache {
         metrics: Arc<Metrics>,
         settings: CacheSettings,
         clock: Arc<dyn Clock>,
+        sumdb: Option<Arc<Sumdb>>,
     ) -> Cache {
         Cache {
             inner: Arc::new(Inner {
@@ -152,12 +155,18 @@ impl Cache {
                 fills: Coalescer::default(),
                 negative: NegativeCache::default(),
                 clock,
+                sumdb,
             }),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The configured checksum database, if verification is on.
+    pub fn sumdb(&self) -> Option<&Arc<Sumdb>> {
+        self.inner.sumdb.as_ref()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -170,11 +179,7 @@ impl Cache {
 
     /// Answers one proxy request from the store or, when `policy` and the
     /// settings allow, by filling it.
-    pub async fn answer(
-        &self,
-        request: &ProxyRequest,
-        policy: FetchPolicy,
-    ) -> Result<Answer, CacheError> {
+    pub async fn answer(&self, request: &ProxyRequest, policy: FetchPolicy) -> Result<Answer, CacheError> {
         if policy == FetchPolicy::StoreOnly || self.inner.settings.offline {
             return self.answer_from_store(request);
         }

@@ -7,8 +7,7 @@ use super::coalesce::Filled;
 use super::fill::{check_info, MAX_TEXT_BYTES};
 use super::{Answer, Cache, CacheError, Outcome};
 use crate::module::{
-    encode_element, is_pseudo_version, is_valid_version, sort_versions, FileKind, ModulePath,
-    Version,
+    encode_element, is_pseudo_version, is_valid_version, sort_versions, FileKind, ModulePath, Version,
 };
 use crate::store::{file_key, MutableRecord};
 use crate::upstream::FetchKind;
@@ -45,10 +44,7 @@ impl Cache {
             Err(err) => return Err(err),
         };
 
-        let upstream_body = record
-            .as_ref()
-            .map(|r| r.body.as_slice())
-            .unwrap_or_default();
+        let upstream_body = record.as_ref().map(|r| r.body.as_slice()).unwrap_or_default();
         let body = merge_list(upstream_body, stored);
         let fetched_at_ms = record
             .map(|r| r.fetched_at_ms)
@@ -64,15 +60,10 @@ impl Cache {
     pub(super) async fn latest(&self, module: &ModulePath) -> Result<Answer, CacheError> {
         let key = format!("latest:{}", module.encoded());
         let path = format!("{}/@latest", module.encoded());
-        self.json_answer(&key, &path, module, Endpoint::Latest)
-            .await
+        self.json_answer(&key, &path, module, Endpoint::Latest).await
     }
 
-    pub(super) async fn query(
-        &self,
-        module: &ModulePath,
-        query: &str,
-    ) -> Result<Answer, CacheError> {
+    pub(super) async fn query(&self, module: &ModulePath, query: &str) -> Result<Answer, CacheError> {
         let encoded = encode_element(query);
         let key = format!("query:{}@{}", module.encoded(), encoded);
         let path = format!("{}/@v/{}.info", module.encoded(), encoded);
@@ -119,15 +110,12 @@ impl Cache {
         }
 
         let cache = self.clone();
-        let (fill_key, fill_path, fill_module) =
-            (key.to_string(), path.to_string(), module.clone());
+        let (fill_key, fill_path, fill_module) = (key.to_string(), path.to_string(), module.clone());
         let result = self
             .inner
             .fills
             .run(key.to_string(), async move {
-                cache
-                    .fetch_mutable(fill_key, fill_path, fill_module, endpoint)
-                    .await
+                cache.fetch_mutable(fill_key, fill_path, fill_module, endpoint).await
             })
             .await;
 
@@ -142,11 +130,7 @@ impl Cache {
                         Endpoint::Latest => "latest",
                         Endpoint::Query => "info",
                     };
-                    self.inner
-                        .metrics
-                        .stale_responses
-                        .with_label_values(&[label])
-                        .inc();
+                    self.inner.metrics.stale_responses.with_label_values(&[label]).inc();
                     tracing::warn!(module = %module, key, error = %err, "serving stale answer");
                     Ok((Some(record), Outcome::Stale))
                 }
@@ -167,12 +151,7 @@ impl Cache {
             Endpoint::Latest => FetchKind::Latest,
             Endpoint::Query => FetchKind::Info,
         };
-        let fetched = match self
-            .inner
-            .upstream
-            .fetch_bytes(&path, kind, MAX_TEXT_BYTES)
-            .await
-        {
+        let fetched = match self.inner.upstream.fetch_bytes(&path, kind, MAX_TEXT_BYTES).await {
             Ok(fetched) => fetched,
             Err(e) if e.is_not_found() => {
                 tracing::debug!(module = %module, path, reason = %e, "not found upstream");
@@ -192,8 +171,7 @@ impl Cache {
             Endpoint::List => clean_list(&fetched.value),
             Endpoint::Latest | Endpoint::Query => {
                 let version = check_info(&fetched.value, &module, None)?;
-                self.keep_resolved_info(&module, &version, &fetched.value)
-                    .await?;
+                self.keep_resolved_info(&module, &version, &fetched.value).await?;
                 fetched.value.to_vec()
             }
         };
@@ -208,17 +186,14 @@ impl Cache {
 
     /// Stores a query's answer as the `.info` of the canonical version it
     /// resolves to, unless that `.info` is already stored.
-    async fn keep_resolved_info(
-        &self,
-        module: &ModulePath,
-        version: &str,
-        body: &[u8],
-    ) -> Result<(), CacheError> {
+    async fn keep_resolved_info(&self, module: &ModulePath, version: &str, body: &[u8]) -> Result<(), CacheError> {
         let Ok(version) = Version::canonical(version) else {
             return Ok(());
         };
         if module.check_version(&version).is_err() {
-            return Err(CacheError::Invalid(format!("{module}: upstream resolved a query to {version}, which is not valid for this path")));
+            return Err(CacheError::Invalid(format!(
+                "{module}: upstream resolved a query to {version}, which is not valid for this path"
+            )));
         }
         let key = file_key(module, &version, FileKind::Info);
         if self.inner.store.get_file(&key)?.is_some() {
@@ -227,10 +202,7 @@ impl Cache {
         let mut blob = self.inner.store.new_blob().await?;
         blob.write(body).await?;
         let blob = blob.finish().await?;
-        self.inner
-            .store
-            .commit_file(&key, FileKind::Info, blob, None)
-            .await?;
+        self.inner.store.commit_file(&key, FileKind::Info, blob, None).await?;
         Ok(())
     }
 }
@@ -254,10 +226,7 @@ fn clean_list(body: &[u8]) -> Vec<u8> {
 /// The union of the upstream's versions and the stored canonical versions,
 /// sorted in Go's order, without pseudo-versions or duplicates.
 fn merge_list(upstream: &[u8], stored: Vec<String>) -> Vec<u8> {
-    let mut versions: Vec<String> = String::from_utf8_lossy(upstream)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let mut versions: Vec<String> = String::from_utf8_lossy(upstream).lines().map(str::to_string).collect();
     versions.extend(stored.into_iter().filter(|v| !is_pseudo_version(v)));
     sort_versions(&mut versions);
     versions.dedup();
@@ -275,8 +244,7 @@ mod tests {
 
     #[test]
     fn clean_list_drops_pseudo_and_invalid_versions() {
-        let body =
-            b"v1.0.0 2020-01-01T00:00:00Z\nv0.0.0-20191109021931-daa7c04131f5\nmaster\n\nv1.1.0\n";
+        let body = b"v1.0.0 2020-01-01T00:00:00Z\nv0.0.0-20191109021931-daa7c04131f5\nmaster\n\nv1.1.0\n";
         assert_eq!(clean_list(body), b"v1.0.0\nv1.1.0\n");
     }
 
@@ -288,9 +256,6 @@ mod tests {
             "v0.0.0-20191109021931-daa7c04131f5".into(),
         ];
         let merged = merge_list(b"v1.9.0\nv1.2.0\n", stored);
-        assert_eq!(
-            String::from_utf8(merged).unwrap(),
-            "v1.2.0\nv1.9.0\nv1.10.0\n"
-        );
+        assert_eq!(String::from_utf8(merged).unwrap(), "v1.2.0\nv1.9.0\nv1.10.0\n");
     }
 }

@@ -6,8 +6,7 @@ use bytes::Bytes;
 
 use super::{Answer, Cache, CacheError, Outcome};
 use crate::module::{
-    compare, encode_element, is_pseudo_version, sort_versions, FileKind, ModulePath, ProxyRequest,
-    Version,
+    compare, encode_element, is_pseudo_version, sort_versions, FileKind, ModulePath, ProxyRequest, Version,
 };
 use crate::store::{file_key, unix_now};
 
@@ -112,8 +111,7 @@ impl Cache {
             let better = match &best {
                 None => true,
                 Some((best_rank, best_version)) => {
-                    rank > *best_rank
-                        || (rank == *best_rank && compare(&version, best_version).is_gt())
+                    rank > *best_rank || (rank == *best_rank && compare(&version, best_version).is_gt())
                 }
             };
             if better {

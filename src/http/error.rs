@@ -43,12 +43,8 @@ impl ErrorResponse {
 impl From<&CacheError> for ErrorResponse {
     fn from(err: &CacheError) -> Self {
         let (status, outcome) = match err {
-            CacheError::NotFound(_) | CacheError::NotCached(_) => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
-            CacheError::Upstream(UpstreamError::Timeout { .. }) => {
-                (StatusCode::GATEWAY_TIMEOUT, "error")
-            }
+            CacheError::NotFound(_) | CacheError::NotCached(_) => (StatusCode::NOT_FOUND, "not_found"),
+            CacheError::Upstream(UpstreamError::Timeout { .. }) => (StatusCode::GATEWAY_TIMEOUT, "error"),
             CacheError::Upstream(e) if e.is_not_found() => (StatusCode::NOT_FOUND, "not_found"),
             CacheError::Upstream(_) | CacheError::Invalid(_) => (StatusCode::BAD_GATEWAY, "error"),
             CacheError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "error"),
@@ -76,10 +72,7 @@ impl IntoResponse for ErrorResponse {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(cache_control),
-        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
         response
     }
 }

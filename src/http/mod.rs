@@ -5,6 +5,7 @@ mod error;
 mod pages;
 mod proxy;
 mod respond;
+mod sumdb;
 
 use std::sync::Arc;
 
@@ -35,20 +36,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(pages::metrics))
         .fallback(proxy::handle)
         .with_state(state)
-        .layer(
-            CompressionLayer::new()
-                .gzip(true)
-                .compress_when(compressible),
-        )
+        .layer(CompressionLayer::new().gzip(true).compress_when(compressible))
 }
 
 /// Gzip only whole text answers; zips and partial responses go as stored.
-fn compressible(
-    status: StatusCode,
-    _: axum::http::Version,
-    headers: &HeaderMap,
-    _: &axum::http::Extensions,
-) -> bool {
+fn compressible(status: StatusCode, _: axum::http::Version, headers: &HeaderMap, _: &axum::http::Extensions) -> bool {
     if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
         return false;
     }

@@ -27,19 +27,10 @@ fn endpoint_of(request: &ProxyRequest) -> &'static str {
     }
 }
 
-pub async fn handle(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let started = Instant::now();
     if method != Method::GET && method != Method::HEAD {
-        let mut response = (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "only GET and HEAD are allowed\n",
-        )
-            .into_response();
+        let mut response = (StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are allowed\n").into_response();
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -49,6 +40,12 @@ pub async fn handle(
 
     let raw = uri.path().trim_start_matches('/');
     let (raw, policy) = fetch_policy(raw, &headers);
+    if let Some(path) = raw.strip_prefix("sumdb/") {
+        let (response, outcome) = super::sumdb::handle(&state, path, &headers, method == Method::HEAD).await;
+        record(&state, "sumdb", outcome, response.status(), started, 0);
+        return response;
+    }
+
     let request = match parse_request_path(raw) {
         Ok(request) => request,
         Err(reason) => {
@@ -87,11 +84,7 @@ async fn answer_response(
     head: bool,
 ) -> (Response, &'static str) {
     let (representation, outcome) = match answer {
-        Answer::File {
-            record,
-            kind,
-            outcome,
-        } => {
+        Answer::File { record, kind, outcome } => {
             let path = state.cache.store().blob_path(&record.sha256);
             let representation = Representation {
                 content: Content::Blob(path, state.cache.store().serving().enter(&record.sha256)),
@@ -116,11 +109,7 @@ async fn answer_response(
                 sha256,
                 modified_secs: fetched_at_ms / 1000,
                 content_type,
-                cache_control: if outcome == Outcome::Stale {
-                    "no-cache"
-                } else {
-                    SHORT
-                },
+                cache_control: if outcome == Outcome::Stale { "no-cache" } else { SHORT },
             };
             (representation, outcome)
         }
@@ -182,14 +171,7 @@ fn content_length(response: &Response) -> u64 {
         .unwrap_or(0)
 }
 
-fn record(
-    state: &AppState,
-    endpoint: &str,
-    outcome: &str,
-    status: StatusCode,
-    started: Instant,
-    sent: u64,
-) {
+fn record(state: &AppState, endpoint: &str, outcome: &str, status: StatusCode, started: Instant, sent: u64) {
     let class = match status.as_u16() {
         200..=299 => "2xx",
         300..=399 => "3xx",
@@ -197,18 +179,12 @@ fn record(
         _ => "5xx",
     };
     let metrics = &state.metrics;
-    metrics
-        .requests
-        .with_label_values(&[endpoint, outcome, class])
-        .inc();
+    metrics.requests.with_label_values(&[endpoint, outcome, class]).inc();
     metrics
         .request_duration
         .with_label_values(&[endpoint])
         .observe(started.elapsed().as_secs_f64());
     if sent > 0 {
-        metrics
-            .bytes_served
-            .with_label_values(&[endpoint])
-            .inc_by(sent);
+        metrics.bytes_served.with_label_values(&[endpoint]).inc_by(sent);
     }
 }

@@ -49,8 +49,7 @@ impl Representation {
     /// Builds the response, reading the blob only for GET.
     pub async fn respond(self, request: &HeaderMap, head: bool) -> std::io::Result<Response> {
         let etag = self.etag();
-        let modified =
-            httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(self.modified_secs));
+        let modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(self.modified_secs));
 
         let mut builder = Response::builder()
             .header(header::ETAG, &etag)
@@ -66,9 +65,7 @@ impl Representation {
         }
 
         let range = match request.get(header::RANGE) {
-            Some(value) if if_range_matches(request, &etag, self.modified_secs) => {
-                parse_range(value, self.len)
-            }
+            Some(value) if if_range_matches(request, &etag, self.modified_secs) => parse_range(value, self.len),
             _ => RangeRequest::Whole,
         };
         builder = builder.header(header::CONTENT_TYPE, self.content_type);
@@ -76,10 +73,7 @@ impl Representation {
         let (status, start, end) = match range {
             RangeRequest::Whole => (StatusCode::OK, 0, self.len),
             RangeRequest::Part { start, end } => {
-                builder = builder.header(
-                    header::CONTENT_RANGE,
-                    format!("bytes {start}-{}/{}", end - 1, self.len),
-                );
+                builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{}/{}", end - 1, self.len));
                 (StatusCode::PARTIAL_CONTENT, start, end)
             }
             RangeRequest::Unsatisfiable => {
@@ -93,9 +87,7 @@ impl Representation {
         };
 
         let length = end - start;
-        builder = builder
-            .status(status)
-            .header(header::CONTENT_LENGTH, length);
+        builder = builder.status(status).header(header::CONTENT_LENGTH, length);
         if head {
             return Ok(builder.body(Body::empty()).expect("valid response"));
         }
@@ -107,12 +99,7 @@ impl Representation {
     }
 }
 
-async fn blob_body(
-    path: &std::path::Path,
-    start: u64,
-    length: u64,
-    guard: ServingGuard,
-) -> std::io::Result<Body> {
+async fn blob_body(path: &std::path::Path, start: u64, length: u64, guard: ServingGuard) -> std::io::Result<Body> {
     let mut file = tokio::fs::File::open(path).await?;
     if length <= 64 * 1024 {
         let mut buffer = vec![0u8; length as usize];
@@ -133,10 +120,7 @@ async fn blob_body(
 
 /// `If-None-Match` wins over `If-Modified-Since`, as RFC 9110 requires.
 fn not_modified(request: &HeaderMap, etag: &str, modified_secs: u64) -> bool {
-    if let Some(value) = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(value) = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         return value
             .split(',')
             .map(str::trim)
@@ -175,11 +159,7 @@ fn if_range_matches(request: &HeaderMap, etag: &str, modified_secs: u64) -> bool
 
 /// Parses a single `bytes=` range; several ranges are answered whole.
 fn parse_range(value: &HeaderValue, len: u64) -> RangeRequest {
-    let Some(spec) = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().strip_prefix("bytes="))
-    else {
+    let Some(spec) = value.to_str().ok().and_then(|v| v.trim().strip_prefix("bytes=")) else {
         return RangeRequest::Whole;
     };
     if spec.contains(',') {
@@ -228,31 +208,10 @@ mod tests {
 
     #[test]
     fn parse_range_handles_every_form() {
-        assert_eq!(
-            range("bytes=0-9", 100),
-            RangeRequest::Part { start: 0, end: 10 }
-        );
-        assert_eq!(
-            range("bytes=90-", 100),
-            RangeRequest::Part {
-                start: 90,
-                end: 100
-            }
-        );
-        assert_eq!(
-            range("bytes=-10", 100),
-            RangeRequest::Part {
-                start: 90,
-                end: 100
-            }
-        );
-        assert_eq!(
-            range("bytes=50-500", 100),
-            RangeRequest::Part {
-                start: 50,
-                end: 100
-            }
-        );
+        assert_eq!(range("bytes=0-9", 100), RangeRequest::Part { start: 0, end: 10 });
+        assert_eq!(range("bytes=90-", 100), RangeRequest::Part { start: 90, end: 100 });
+        assert_eq!(range("bytes=-10", 100), RangeRequest::Part { start: 90, end: 100 });
+        assert_eq!(range("bytes=50-500", 100), RangeRequest::Part { start: 50, end: 100 });
         assert_eq!(range("bytes=100-", 100), RangeRequest::Unsatisfiable);
         assert_eq!(range("bytes=0-1,5-6", 100), RangeRequest::Whole);
         assert_eq!(range("items=0-1", 100), RangeRequest::Whole);

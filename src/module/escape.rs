@@ -57,10 +57,7 @@ mod tests {
 
     #[test]
     fn encode_marks_each_capital() {
-        assert_eq!(
-            encode_element("github.com/Azure/SDK"),
-            "github.com/!azure/!s!d!k"
-        );
+        assert_eq!(encode_element("github.com/Azure/SDK"), "github.com/!azure/!s!d!k");
         assert_eq!(encode_element("v1.0.0-RC1"), "v1.0.0-!r!c1");
         assert_eq!(encode_element("plain"), "plain");
     }

@@ -15,6 +15,4 @@ pub use escape::{decode_element, encode_element};
 pub use path::{ModulePath, PathError};
 pub use pattern::PathPatterns;
 pub use request::{parse_request_path, FileKind, ProxyRequest};
-pub use semver::{
-    compare, is_pseudo_version, is_valid_version, sort_versions, Version, VersionError,
-};
+pub use semver::{compare, is_pseudo_version, is_valid_version, sort_versions, Version, VersionError};

@@ -13,8 +13,8 @@ use super::escape::encode_element;
 use super::semver::Version;
 
 const WINDOWS_RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2",
+    "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,9 +52,7 @@ impl ModulePath {
 
     /// The major version suffix of the path: `/v2`, `.v1`, or empty.
     pub fn path_major(&self) -> &str {
-        split_path_version(&self.0)
-            .map(|(_, major)| major)
-            .unwrap_or("")
+        split_path_version(&self.0).map(|(_, major)| major).unwrap_or("")
     }
 
     /// Checks that `version` may belong to this path (module.Check plus the
@@ -70,9 +68,7 @@ impl ModulePath {
                 ));
             }
             if matches!(version.major(), "0" | "1") {
-                return Err(format!(
-                    "{v}: +incompatible is only allowed from major version 2"
-                ));
+                return Err(format!("{v}: +incompatible is only allowed from major version 2"));
             }
             return Ok(());
         }
@@ -83,11 +79,7 @@ impl ModulePath {
         if major == ".v1" && v.starts_with("v0.0.0-") {
             return Ok(());
         }
-        let wanted = if major.is_empty() {
-            None
-        } else {
-            Some(&major[2..])
-        };
+        let wanted = if major.is_empty() { None } else { Some(&major[2..]) };
         let ok = match wanted {
             None => matches!(version.major(), "0" | "1"),
             Some(m) => version.major() == m,
@@ -96,14 +88,8 @@ impl ModulePath {
             return Ok(());
         }
         Err(match wanted {
-            None => format!(
-                "{v}: invalid version, should be v0 or v1, not v{}",
-                version.major()
-            ),
-            Some(m) => format!(
-                "{v}: invalid version, should be v{m}, not v{}",
-                version.major()
-            ),
+            None => format!("{v}: invalid version, should be v0 or v1, not v{}", version.major()),
+            Some(m) => format!("{v}: invalid version, should be v{m}, not v{}", version.major()),
         })
     }
 }
@@ -142,10 +128,7 @@ fn check_path(path: &str) -> Result<(), PathError> {
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
     {
-        return Err(path_error(
-            path,
-            format!("invalid char {c:?} in first path element"),
-        ));
+        return Err(path_error(path, format!("invalid char {c:?} in first path element")));
     }
     if split_path_version(path).is_none() {
         return Err(path_error(path, "invalid major version suffix"));
@@ -174,13 +157,8 @@ fn check_element(elem: &str) -> Result<(), String> {
     }
 
     let short = elem.split('.').next().unwrap_or(elem);
-    if WINDOWS_RESERVED
-        .iter()
-        .any(|bad| bad.eq_ignore_ascii_case(short))
-    {
-        return Err(format!(
-            "{short:?} disallowed as path element component on Windows"
-        ));
+    if WINDOWS_RESERVED.iter().any(|bad| bad.eq_ignore_ascii_case(short)) {
+        return Err(format!("{short:?} disallowed as path element component on Windows"));
     }
     if let Some(tilde) = short.rfind('~') {
         let suffix = &short[tilde + 1..];
@@ -251,11 +229,7 @@ mod tests {
             "example.com/a~b/c_d",
             "example.com/console.d",
         ] {
-            assert!(
-                ModulePath::parse(p).is_ok(),
-                "{p}: {:?}",
-                ModulePath::parse(p)
-            );
+            assert!(ModulePath::parse(p).is_ok(), "{p}: {:?}", ModulePath::parse(p));
         }
     }
 
@@ -300,18 +274,9 @@ mod tests {
 
     #[test]
     fn path_major_is_split_off() {
-        assert_eq!(
-            ModulePath::parse("github.com/x/y/v2").unwrap().path_major(),
-            "/v2"
-        );
-        assert_eq!(
-            ModulePath::parse("gopkg.in/yaml.v3").unwrap().path_major(),
-            ".v3"
-        );
-        assert_eq!(
-            ModulePath::parse("github.com/x/y").unwrap().path_major(),
-            ""
-        );
+        assert_eq!(ModulePath::parse("github.com/x/y/v2").unwrap().path_major(), "/v2");
+        assert_eq!(ModulePath::parse("gopkg.in/yaml.v3").unwrap().path_major(), ".v3");
+        assert_eq!(ModulePath::parse("github.com/x/y").unwrap().path_major(), "");
     }
 
     #[test]

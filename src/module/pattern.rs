@@ -18,9 +18,7 @@ impl PathPatterns {
         for glob in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
             let glob = glob.trim_end_matches('/');
             if glob_match(glob, "").is_err() {
-                return Err(format!(
-                    "invalid pattern {glob:?}: unterminated character class"
-                ));
+                return Err(format!("invalid pattern {glob:?}: unterminated character class"));
             }
             globs.push(glob.to_string());
         }
@@ -138,10 +136,7 @@ fn match_from(p: &[char], n: &[char]) -> bool {
             let Ok((end, next)) = class_end(p, 0) else {
                 return false;
             };
-            !n.is_empty()
-                && n[0] != '/'
-                && class_matches(p, 0, end, n[0])
-                && match_from(&p[next..], &n[1..])
+            !n.is_empty() && n[0] != '/' && class_matches(p, 0, end, n[0]) && match_from(&p[next..], &n[1..])
         }
         '\\' if p.len() > 1 => !n.is_empty() && n[0] == p[1] && match_from(&p[2..], &n[1..]),
         c => !n.is_empty() && n[0] == c && match_from(&p[1..], &n[1..]),

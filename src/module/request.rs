@@ -85,9 +85,7 @@ pub fn parse_request_path(raw: &str) -> Result<ProxyRequest, String> {
     } else if let Some(v) = rest.strip_suffix(".zip") {
         (v, FileKind::Zip)
     } else {
-        return Err(format!(
-            "unknown file {rest:?}: expected list, .info, .mod or .zip"
-        ));
+        return Err(format!("unknown file {rest:?}: expected list, .info, .mod or .zip"));
     };
     let version = decode_version(encoded_version)?;
 
@@ -112,8 +110,7 @@ pub fn parse_request_path(raw: &str) -> Result<ProxyRequest, String> {
 }
 
 fn parse_module(encoded: &str) -> Result<ModulePath, String> {
-    let decoded = decode_element(encoded)
-        .ok_or_else(|| format!("invalid case-encoding in module path {encoded:?}"))?;
+    let decoded = decode_element(encoded).ok_or_else(|| format!("invalid case-encoding in module path {encoded:?}"))?;
     ModulePath::parse(&decoded).map_err(|e| e.to_string())
 }
 
@@ -121,8 +118,7 @@ fn parse_module(encoded: &str) -> Result<ModulePath, String> {
 /// element of letters, digits and `!#$%&()+,-.=@[]^_{}~` or space, not all
 /// dots, no trailing dot, no Windows reserved name.
 fn decode_version(encoded: &str) -> Result<String, String> {
-    let v = decode_element(encoded)
-        .ok_or_else(|| format!("invalid case-encoding in version {encoded:?}"))?;
+    let v = decode_element(encoded).ok_or_else(|| format!("invalid case-encoding in version {encoded:?}"))?;
     let bad = || Err(format!("invalid version {v:?}"));
 
     if v.is_empty() || v.bytes().all(|b| b == b'.') || v.ends_with('.') {
@@ -135,12 +131,9 @@ fn decode_version(encoded: &str) -> Result<String, String> {
     let short = v.split('.').next().unwrap_or("");
     let reserved = ["CON", "PRN", "AUX", "NUL"];
     let numbered = |prefix: &str| {
-        short.len() == 4
-            && short[..3].eq_ignore_ascii_case(prefix)
-            && matches!(short.as_bytes()[3], b'1'..=b'9')
+        short.len() == 4 && short[..3].eq_ignore_ascii_case(prefix) && matches!(short.as_bytes()[3], b'1'..=b'9')
     };
-    if reserved.iter().any(|r| r.eq_ignore_ascii_case(short)) || numbered("COM") || numbered("LPT")
-    {
+    if reserved.iter().any(|r| r.eq_ignore_ascii_case(short)) || numbered("COM") || numbered("LPT") {
         return bad();
     }
     Ok(v)
@@ -151,20 +144,13 @@ mod tests {
     use super::*;
 
     fn file(m: &str, v: &str, kind: FileKind) -> ProxyRequest {
-        ProxyRequest::File(
-            ModulePath::parse(m).unwrap(),
-            Version::canonical(v).unwrap(),
-            kind,
-        )
+        ProxyRequest::File(ModulePath::parse(m).unwrap(), Version::canonical(v).unwrap(), kind)
     }
 
     #[test]
     fn parse_accepts_every_endpoint() {
         let m = || ModulePath::parse("example.com/x").unwrap();
-        assert_eq!(
-            parse_request_path("example.com/x/@v/list"),
-            Ok(ProxyRequest::List(m()))
-        );
+        assert_eq!(parse_request_path("example.com/x/@v/list"), Ok(ProxyRequest::List(m())));
         assert_eq!(
             parse_request_path("example.com/x/@latest"),
             Ok(ProxyRequest::Latest(m()))
@@ -257,10 +243,7 @@ mod tests {
             "example.com/nul/@v/list",
             "example.com/x%5cy/@v/list",
         ] {
-            assert!(
-                parse_request_path(path).is_err(),
-                "{path} should be rejected"
-            );
+            assert!(parse_request_path(path).is_err(), "{path} should be rejected");
         }
     }
 }

@@ -79,10 +79,7 @@ fn parse(v: &str) -> Option<Parsed<'_>> {
 
 /// Splits a leading decimal number without leading zeros off `s`.
 fn take_number(s: &str) -> Option<(&str, &str)> {
-    let end = s
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(s.len());
+    let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
     if end == 0 {
         return None;
     }
@@ -176,10 +173,7 @@ pub fn is_pseudo_version(v: &str) -> bool {
     if parsed.short || v.matches('-').count() < 2 {
         return false;
     }
-    if !parsed.build.is_empty()
-        && parsed.build != "+incompatible"
-        && !valid_identifiers(&parsed.build[1..], false)
-    {
+    if !parsed.build.is_empty() && parsed.build != "+incompatible" && !valid_identifiers(&parsed.build[1..], false) {
         return false;
     }
     let pre = &parsed.prerelease[1..];
@@ -321,13 +315,7 @@ mod tests {
             "v10.0.0",
         ];
         for pair in ordered.windows(2) {
-            assert_eq!(
-                compare(pair[0], pair[1]),
-                Ordering::Less,
-                "{} < {}",
-                pair[0],
-                pair[1]
-            );
+            assert_eq!(compare(pair[0], pair[1]), Ordering::Less, "{} < {}", pair[0], pair[1]);
         }
         assert_eq!(compare("v1.2", "v1.2.0"), Ordering::Equal);
         assert_eq!(compare("v2.0.0+incompatible", "v2.0.0"), Ordering::Equal);
@@ -362,10 +350,7 @@ mod tests {
             Version::canonical("v1.2.3+meta"),
             Err(VersionError::NotCanonical { .. })
         ));
-        assert!(matches!(
-            Version::canonical("master"),
-            Err(VersionError::Malformed(_))
-        ));
+        assert!(matches!(Version::canonical("master"), Err(VersionError::Malformed(_))));
     }
 
     #[test]

@@ -28,11 +28,7 @@ impl AccessLog {
     }
 
     pub fn get(&self, key: &str) -> Option<u64> {
-        self.recent
-            .lock()
-            .expect("access log lock")
-            .get(key)
-            .copied()
+        self.recent.lock().expect("access log lock").get(key).copied()
     }
 }
 
@@ -58,10 +54,7 @@ impl ServingSet {
     }
 
     pub fn contains(&self, sha256: &str) -> bool {
-        self.counts
-            .lock()
-            .expect("serving set lock")
-            .contains_key(sha256)
+        self.counts.lock().expect("serving set lock").contains_key(sha256)
     }
 }
 

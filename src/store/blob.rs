@@ -19,9 +19,7 @@ pub struct BlobWriter {
 impl BlobWriter {
     pub(super) async fn create(tmp_dir: &Path) -> Result<BlobWriter, StoreError> {
         let path = tmp_dir.join(format!("fill-{:016x}", rand::random::<u64>()));
-        let file = tokio::fs::File::create(&path)
-            .await
-            .map_err(io_error(&path))?;
+        let file = tokio::fs::File::create(&path).await.map_err(io_error(&path))?;
         Ok(BlobWriter {
             file: BufWriter::with_capacity(256 * 1024, file),
             path,
@@ -37,10 +35,7 @@ impl BlobWriter {
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         self.hasher.update(chunk);
         self.size += chunk.len() as u64;
-        self.file
-            .write_all(chunk)
-            .await
-            .map_err(io_error(&self.path))
+        self.file.write_all(chunk).await.map_err(io_error(&self.path))
     }
 
     /// Empties the file so a retry or the next upstream starts afresh.
@@ -60,11 +55,7 @@ impl BlobWriter {
     /// then persisted.
     pub async fn finish(mut self) -> Result<FinishedBlob, StoreError> {
         self.file.flush().await.map_err(io_error(&self.path))?;
-        self.file
-            .get_ref()
-            .sync_all()
-            .await
-            .map_err(io_error(&self.path))?;
+        self.file.get_ref().sync_all().await.map_err(io_error(&self.path))?;
         let path = std::mem::take(&mut self.path);
         let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
         Ok(FinishedBlob {

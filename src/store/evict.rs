@@ -52,22 +52,14 @@ impl Store {
             .and_then(|v| v.as_ref().try_into().ok())
             .map(u64::from_be_bytes);
         let recent = self.access.get(key);
-        Ok(record
-            .stored_at
-            .max(stored.unwrap_or(0))
-            .max(recent.unwrap_or(0)))
+        Ok(record.stored_at.max(stored.unwrap_or(0)).max(recent.unwrap_or(0)))
     }
 
     /// Removes least recently served entries until the store's files take
     /// at most `target_bytes`. Entries of modules matching `pins`, blobs
     /// being served, and the key `keep` are never removed. Blocking: call it
     /// from a blocking thread.
-    pub fn evict_to(
-        &self,
-        target_bytes: u64,
-        pins: &PathPatterns,
-        keep: Option<&str>,
-    ) -> Result<Removed, StoreError> {
+    pub fn evict_to(&self, target_bytes: u64, pins: &PathPatterns, keep: Option<&str>) -> Result<Removed, StoreError> {
         let mut references: HashMap<String, usize> = HashMap::new();
         let mut candidates = Vec::new();
         let mut total = 0u64;
@@ -83,11 +75,7 @@ impl Store {
                 continue;
             }
             let last_used = self.last_used(&key, &record)?;
-            candidates.push(Candidate {
-                key,
-                record,
-                last_used,
-            });
+            candidates.push(Candidate { key, record, last_used });
         }
         if total <= target_bytes {
             return Ok(Removed::default());
@@ -111,9 +99,7 @@ impl Store {
                 continue;
             }
             self.access_times.remove(candidate.key.as_bytes())?;
-            let count = references
-                .get_mut(&candidate.record.sha256)
-                .expect("counted above");
+            let count = references.get_mut(&candidate.record.sha256).expect("counted above");
             *count -= 1;
             if *count == 0 && !self.serving.contains(&candidate.record.sha256) {
                 let path = self.blob_path(&candidate.record.sha256);
@@ -148,11 +134,7 @@ impl Store {
         let blobs = self.root.join("blobs");
         for shard in std::fs::read_dir(&blobs).map_err(io_error(&blobs))? {
             let shard = shard.map_err(io_error(&blobs))?.path();
-            let Some(prefix) = shard
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_string)
-            else {
+            let Some(prefix) = shard.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
                 continue;
             };
             for entry in std::fs::read_dir(&shard).map_err(io_error(&shard))? {
@@ -193,9 +175,7 @@ mod tests {
             FileKind::Zip,
         );
         let mut blob = store.new_blob().await.unwrap();
-        blob.write(&vec![version.len() as u8 + size as u8; size])
-            .await
-            .unwrap();
+        blob.write(&vec![version.len() as u8 + size as u8; size]).await.unwrap();
         blob.write(key.as_bytes()).await.unwrap();
         store
             .commit_file(&key, FileKind::Zip, blob.finish().await.unwrap(), None)
@@ -242,9 +222,7 @@ mod tests {
         let record = store.get_file(&busy).unwrap().unwrap();
         let guard = store.serving().enter(&record.sha256);
 
-        let removed = store
-            .evict_to(1500, &PathPatterns::default(), None)
-            .unwrap();
+        let removed = store.evict_to(1500, &PathPatterns::default(), None).unwrap();
 
         assert_eq!(removed.entries, 1);
         assert!(store.get_file(&busy).unwrap().is_some());
@@ -269,13 +247,7 @@ mod tests {
         );
         let removed = store.remove_orphans(Duration::ZERO).unwrap();
 
-        assert_eq!(
-            removed,
-            Removed {
-                entries: 1,
-                bytes: 18
-            }
-        );
+        assert_eq!(removed, Removed { entries: 1, bytes: 18 });
         assert!(!orphan.exists());
         assert!(store.blob_path(&record.sha256).exists());
     }

@@ -28,10 +28,7 @@ use crate::module::{encode_element, FileKind, ModulePath, Version};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store I/O failed on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("store index failed: {0}")]
     Index(#[from] sled::Error),
     #[error("store record {key:?} is corrupt: {reason}")]
@@ -169,10 +166,7 @@ impl Store {
     }
 
     pub fn blob_path(&self, sha256_hex: &str) -> PathBuf {
-        self.root
-            .join("blobs")
-            .join(&sha256_hex[..2])
-            .join(&sha256_hex[2..])
+        self.root.join("blobs").join(&sha256_hex[..2]).join(&sha256_hex[2..])
     }
 
     pub fn get_file(&self, key: &str) -> Result<Option<FileRecord>, StoreError> {
@@ -209,11 +203,9 @@ impl Store {
         let target = self.blob_path(&record.sha256);
         blob.persist(&target).await?;
 
-        let swapped = self.files.compare_and_swap(
-            key.as_bytes(),
-            None as Option<&[u8]>,
-            Some(record.encode()),
-        )?;
+        let swapped = self
+            .files
+            .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(record.encode()))?;
         if let Err(conflict) = swapped {
             let current = conflict.current.ok_or_else(|| StoreError::Corrupt {
                 key: key.into(),
@@ -277,13 +269,8 @@ impl Store {
     /// Checks that the index responds and the data directory takes writes.
     pub async fn check_ready(&self) -> Result<(), StoreError> {
         self.files.get(b"readiness-probe")?;
-        let probe = self
-            .root
-            .join("tmp")
-            .join(format!("ready-{}", rand::random::<u64>()));
-        tokio::fs::write(&probe, b"ok")
-            .await
-            .map_err(io_error(&probe))?;
+        let probe = self.root.join("tmp").join(format!("ready-{}", rand::random::<u64>()));
+        tokio::fs::write(&probe, b"ok").await.map_err(io_error(&probe))?;
         let read = tokio::fs::read(&probe).await.map_err(io_error(&probe));
         let _ = tokio::fs::remove_file(&probe).await;
         if read? != b"ok" {

@@ -23,11 +23,10 @@ impl FileRecord {
     }
 
     pub fn decode(key: &str, bytes: &[u8]) -> Result<FileRecord, StoreError> {
-        let record: FileRecord =
-            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-                key: key.to_string(),
-                reason: e.to_string(),
-            })?;
+        let record: FileRecord = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
         if record.sha256.len() != 64 || !record.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(StoreError::Corrupt {
                 key: key.to_string(),

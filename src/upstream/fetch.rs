@@ -10,11 +10,8 @@ use super::{FetchKind, FetchSettings, Sink, Source, Upstream, UpstreamError};
 
 pub(super) fn build_client(settings: &FetchSettings) -> Result<reqwest::Client, reqwest::Error> {
     let redirects = reqwest::redirect::Policy::custom(|attempt| {
-        let downgrade = attempt
-            .previous()
-            .last()
-            .is_some_and(|p| p.scheme() == "https")
-            && attempt.url().scheme() == "http";
+        let downgrade =
+            attempt.previous().last().is_some_and(|p| p.scheme() == "https") && attempt.url().scheme() == "http";
         if downgrade {
             attempt.error("refusing a redirect from https to http")
         } else if attempt.previous().len() >= 10 {
@@ -45,28 +42,16 @@ pub(super) async fn fetch_entry(
     let work = async {
         match source {
             Source::Http { base, credentials } => {
-                fetch_http(
-                    upstream,
-                    base,
-                    credentials.as_ref(),
-                    &name,
-                    path,
-                    kind,
-                    limit,
-                    sink,
-                )
-                .await
+                fetch_http(upstream, base, credentials.as_ref(), &name, path, kind, limit, sink).await
             }
             Source::File(dir) => fetch_file(&dir.join(path), &name, limit, sink).await,
             Source::Off => Err(UpstreamError::Off),
         }
     };
-    timeout(deadline, work)
-        .await
-        .unwrap_or(Err(UpstreamError::Timeout {
-            upstream: name.clone(),
-            stage: "total deadline",
-        }))
+    timeout(deadline, work).await.unwrap_or(Err(UpstreamError::Timeout {
+        upstream: name.clone(),
+        stage: "total deadline",
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -80,11 +65,10 @@ async fn fetch_http(
     limit: u64,
     sink: &mut Sink<'_>,
 ) -> Result<u64, UpstreamError> {
-    let url =
-        reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| UpstreamError::Connect {
-            upstream: name.to_string(),
-            message: format!("bad URL for {path}: {e}"),
-        })?;
+    let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| UpstreamError::Connect {
+        upstream: name.to_string(),
+        message: format!("bad URL for {path}: {e}"),
+    })?;
     let settings = &upstream.settings;
     let mut attempt = 0u32;
 
@@ -122,16 +106,14 @@ async fn fetch_http(
         let Err(err) = failure else {
             unreachable!("success leaves the loop")
         };
-        let retryable = matches!(
-            err,
-            UpstreamError::Connect { .. } | UpstreamError::Status { .. }
-        ) || matches!(
-            err,
-            UpstreamError::Timeout {
-                stage: "connecting",
-                ..
-            }
-        );
+        let retryable = matches!(err, UpstreamError::Connect { .. } | UpstreamError::Status { .. })
+            || matches!(
+                err,
+                UpstreamError::Timeout {
+                    stage: "connecting",
+                    ..
+                }
+            );
         if !retryable || attempt >= settings.retries {
             return Err(err);
         }
@@ -201,12 +183,7 @@ async fn stream_http_body(
     }
 }
 
-async fn fetch_file(
-    file: &std::path::Path,
-    name: &str,
-    limit: u64,
-    sink: &mut Sink<'_>,
-) -> Result<u64, UpstreamError> {
+async fn fetch_file(file: &std::path::Path, name: &str, limit: u64, sink: &mut Sink<'_>) -> Result<u64, UpstreamError> {
     let mut handle = match tokio::fs::File::open(file).await {
         Ok(f) => f,
         Err(e)
@@ -232,13 +209,10 @@ async fn fetch_file(
     let mut total = 0u64;
     let started = Instant::now();
     loop {
-        let n = handle
-            .read(&mut buffer)
-            .await
-            .map_err(|e| UpstreamError::Body {
-                upstream: name.to_string(),
-                message: e.to_string(),
-            })?;
+        let n = handle.read(&mut buffer).await.map_err(|e| UpstreamError::Body {
+            upstream: name.to_string(),
+            message: e.to_string(),
+        })?;
         if n == 0 {
             tracing::trace!(elapsed = ?started.elapsed(), "file read done");
             return Ok(total);

@@ -86,18 +86,10 @@ impl ListError {
     pub fn fix(&self) -> &'static str {
         match self {
             ListError::Empty => "Give at least one proxy URL, such as https://goproxy.cn.",
-            ListError::Direct => {
-                "List proxy URLs only, such as https://goproxy.cn,https://proxy.golang.org."
-            }
-            ListError::Scheme(_) => {
-                "Use https://, http:// or file:/// entries, separated by , or |."
-            }
-            ListError::Url(_) => {
-                "Write each entry as a URL such as https://proxy.example.com/path."
-            }
-            ListError::FileDir(_) => {
-                "Point file:// at an existing directory laid out like GOMODCACHE/cache/download."
-            }
+            ListError::Direct => "List proxy URLs only, such as https://goproxy.cn,https://proxy.golang.org.",
+            ListError::Scheme(_) => "Use https://, http:// or file:/// entries, separated by , or |.",
+            ListError::Url(_) => "Write each entry as a URL such as https://proxy.example.com/path.",
+            ListError::FileDir(_) => "Point file:// at an existing directory laid out like GOMODCACHE/cache/download.",
         }
     }
 }
@@ -114,11 +106,7 @@ impl UpstreamList {
             } else {
                 Fallback::OnNotFound
             };
-            rest = if end < rest.len() {
-                &rest[end + 1..]
-            } else {
-                ""
-            };
+            rest = if end < rest.len() { &rest[end + 1..] } else { "" };
 
             if item.is_empty() {
                 continue;
@@ -166,11 +154,7 @@ fn parse_source(item: &str) -> Result<Source, ListError> {
                     .into_owned();
                 let pass = url
                     .password()
-                    .map(|p| {
-                        percent_encoding::percent_decode_str(p)
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    })
+                    .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned())
                     .unwrap_or_default();
                 Some((user, pass))
             } else {
@@ -184,15 +168,10 @@ fn parse_source(item: &str) -> Result<Source, ListError> {
             }
             url.set_query(None);
             url.set_fragment(None);
-            Ok(Source::Http {
-                base: url,
-                credentials,
-            })
+            Ok(Source::Http { base: url, credentials })
         }
         "file" => {
-            let dir = url
-                .to_file_path()
-                .map_err(|_| ListError::Url(redact(item)))?;
+            let dir = url.to_file_path().map_err(|_| ListError::Url(redact(item)))?;
             if !dir.is_dir() {
                 return Err(ListError::FileDir(item.to_string()));
             }
@@ -218,16 +197,11 @@ mod tests {
 
     #[test]
     fn parse_reads_separators_as_fallback_modes() {
-        let list =
-            UpstreamList::parse("https://a.example,https://b.example|https://c.example").unwrap();
+        let list = UpstreamList::parse("https://a.example,https://b.example|https://c.example").unwrap();
         let modes: Vec<_> = list.entries.iter().map(|e| e.fallback).collect();
         assert_eq!(
             modes,
-            [
-                Fallback::OnNotFound,
-                Fallback::OnAnyError,
-                Fallback::OnNotFound
-            ]
+            [Fallback::OnNotFound, Fallback::OnAnyError, Fallback::OnNotFound]
         );
         assert_eq!(list.entries[1].source.to_string(), "https://b.example");
     }
@@ -235,10 +209,7 @@ mod tests {
     #[test]
     fn parse_adds_https_to_bare_host() {
         let list = UpstreamList::parse("goproxy.example").unwrap();
-        assert_eq!(
-            list.entries[0].source.to_string(),
-            "https://goproxy.example"
-        );
+        assert_eq!(list.entries[0].source.to_string(), "https://goproxy.example");
     }
 
     #[test]

@@ -53,10 +53,7 @@ pub enum UpstreamError {
     #[error("{upstream} returned status {status}")]
     Status { upstream: String, status: u16 },
     #[error("{upstream} timed out ({stage})")]
-    Timeout {
-        upstream: String,
-        stage: &'static str,
-    },
+    Timeout { upstream: String, stage: &'static str },
     #[error("{upstream} could not be reached: {message}")]
     Connect { upstream: String, message: String },
     #[error("{upstream} sent a broken body: {message}")]
@@ -145,11 +142,7 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(
-        list: UpstreamList,
-        settings: FetchSettings,
-        metrics: Arc<Metrics>,
-    ) -> Result<Upstream, reqwest::Error> {
+    pub fn new(list: UpstreamList, settings: FetchSettings, metrics: Arc<Metrics>) -> Result<Upstream, reqwest::Error> {
         let client = fetch::build_client(&settings)?;
         Ok(Upstream {
             list: Arc::new(list),
@@ -169,12 +162,7 @@ impl Upstream {
     }
 
     /// Fetches a small body (list, .info, .mod, @latest) into memory.
-    pub async fn fetch_bytes(
-        &self,
-        path: &str,
-        kind: FetchKind,
-        limit: u64,
-    ) -> Result<Fetched<Bytes>, UpstreamError> {
+    pub async fn fetch_bytes(&self, path: &str, kind: FetchKind, limit: u64) -> Result<Fetched<Bytes>, UpstreamError> {
         let mut sink = Sink::Memory(Vec::new());
         let source = self.fetch_chain(path, kind, limit, &mut sink).await?;
         let Sink::Memory(buffer) = sink else {
@@ -199,6 +187,38 @@ impl Upstream {
         Ok(Fetched { value: (), source })
     }
 
+    /// Fetches `path` from one given source, outside the chain (used for the
+    /// checksum database, which may live at its own URL).
+    pub async fn fetch_from(
+        &self,
+        source: &Source,
+        path: &str,
+        kind: FetchKind,
+        limit: u64,
+    ) -> Result<Fetched<Bytes>, UpstreamError> {
+        let _permit = self.permits.acquire().await.expect("semaphore is never closed");
+        let mut sink = Sink::Memory(Vec::new());
+        let started = std::time::Instant::now();
+        let result = fetch::fetch_entry(self, source, path, kind, limit, &mut sink).await;
+        self.metrics.observe_upstream(
+            kind.label(),
+            result.as_ref().err().map_or("ok", |e| e.outcome()),
+            started.elapsed(),
+        );
+        let bytes = result?;
+        self.metrics
+            .bytes_fetched
+            .with_label_values(&[kind.label()])
+            .inc_by(bytes);
+        let Sink::Memory(buffer) = sink else {
+            unreachable!("memory sink stays memory")
+        };
+        Ok(Fetched {
+            value: Bytes::from(buffer),
+            source: source.to_string(),
+        })
+    }
+
     /// Walks the chain: `,` moves on after 404/410 only, `|` after any error.
     async fn fetch_chain(
         &self,
@@ -207,11 +227,7 @@ impl Upstream {
         limit: u64,
         sink: &mut Sink<'_>,
     ) -> Result<String, UpstreamError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore is never closed");
+        let _permit = self.permits.acquire().await.expect("semaphore is never closed");
         let mut last_error = UpstreamError::Off;
 
         for entry in self.list.entries.iter() {

@@ -25,10 +25,7 @@ pub enum DirhashError {
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     #[error("zip entry {name}: {source}")]
-    Entry {
-        name: String,
-        source: EntryReadError,
-    },
+    Entry { name: String, source: EntryReadError },
 }
 
 /// Collects file names and content digests and produces the `h1:` hash.
@@ -73,8 +70,7 @@ impl Hash1 {
 /// Returns the `h1:` hash of a go.mod file: the hash of one file named `go.mod`.
 pub fn hash_go_mod(content: &[u8]) -> String {
     let mut hash = Hash1::new();
-    hash.files
-        .push((b"go.mod".to_vec(), Sha256::digest(content).into()));
+    hash.files.push((b"go.mod".to_vec(), Sha256::digest(content).into()));
     hash.finish()
 }
 
@@ -134,9 +130,7 @@ mod tests {
         let path = dir.join("module.zip");
         let mut writer = zip::ZipWriter::new(File::create(&path).unwrap());
         for (name, content) in entries {
-            writer
-                .start_file(*name, SimpleFileOptions::default())
-                .unwrap();
+            writer.start_file(*name, SimpleFileOptions::default()).unwrap();
             writer.write_all(content).unwrap();
         }
         writer.finish().unwrap();
@@ -145,10 +139,7 @@ mod tests {
 
     #[test]
     fn go_mod_hash_known_answers() {
-        assert_eq!(
-            hash_go_mod(b""),
-            "h1:G7mAYYxgmS0lVkHyy2hEOLQCFB0DlQFTMLWggykrydY="
-        );
+        assert_eq!(hash_go_mod(b""), "h1:G7mAYYxgmS0lVkHyy2hEOLQCFB0DlQFTMLWggykrydY=");
         assert_eq!(
             hash_go_mod(HELLO_GO_MOD),
             "h1:NnGvEkTHyKKlgPcQSue0skqyqiS1EfBSAh+0WaWZYmE="
@@ -187,9 +178,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_zip(dir.path(), &[("m@v1.0.0/dir/", b"")]);
         let mut expected = Hash1::new();
-        expected
-            .add(b"m@v1.0.0/dir/", Sha256::digest(b"").into())
-            .unwrap();
+        expected.add(b"m@v1.0.0/dir/", Sha256::digest(b"").into()).unwrap();
         assert_eq!(hash_zip(&path).unwrap(), expected.finish());
     }
 

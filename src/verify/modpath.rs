@@ -17,8 +17,8 @@ use std::fmt::Write as _;
 /// Windows reserved file names, compared case-insensitively with the part of an
 /// element before its first dot.
 const WINDOWS_RESERVED_NAMES: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2",
+    "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -93,8 +93,7 @@ fn check_general_path(path: &str, kind: PathKind) -> Result<(), String> {
     if path.ends_with('/') {
         return Err("trailing slash".to_string());
     }
-    path.split('/')
-        .try_for_each(|elem| check_element(elem, kind))
+    path.split('/').try_for_each(|elem| check_element(elem, kind))
 }
 
 fn check_element(elem: &str, kind: PathKind) -> Result<(), String> {
@@ -216,9 +215,7 @@ fn check_path_major(version: &str, path_major: &str) -> Result<(), String> {
         }
         expected
     };
-    Err(format!(
-        "invalid version: should be {expected}, not {major}"
-    ))
+    Err(format!("invalid version: should be {expected}, not {major}"))
 }
 
 /// A parsed semantic version in Go's dialect: a leading `v`, and the
@@ -286,10 +283,7 @@ fn parse_semver(version: &str) -> Option<Semver<'_>> {
 }
 
 fn parse_number(s: &str) -> Option<(&str, &str)> {
-    let end = s
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(s.len());
+    let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
     let digits = &s[..end];
     if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
         return None;
@@ -299,13 +293,9 @@ fn parse_number(s: &str) -> Option<(&str, &str)> {
 
 fn identifiers_ok(list: &str, no_leading_zero_numbers: bool) -> bool {
     list.split('.').all(|ident| {
-        let chars_ok = !ident.is_empty()
-            && ident
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let chars_ok = !ident.is_empty() && ident.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         let numeric = ident.bytes().all(|b| b.is_ascii_digit());
-        chars_ok
-            && !(no_leading_zero_numbers && numeric && ident.len() > 1 && ident.starts_with('0'))
+        chars_ok && !(no_leading_zero_numbers && numeric && ident.len() > 1 && ident.starts_with('0'))
     })
 }
 
@@ -384,8 +374,7 @@ pub fn check_version_element(version: &str) -> Result<(), String> {
     if version.contains('!') {
         return Err(format!("disallowed version string {}", go_quote(version)));
     }
-    check_element(version, PathKind::File)
-        .map_err(|_| format!("disallowed version string {}", go_quote(version)))
+    check_element(version, PathKind::File).map_err(|_| format!("disallowed version string {}", go_quote(version)))
 }
 
 /// Quotes a string as Go's `%q` verb does for printable text.
@@ -448,20 +437,44 @@ mod tests {
     #[test]
     fn module_path_errors_match_go() {
         let cases = [
-            ("cache", "malformed module path \"cache\": missing dot in first path element"),
+            (
+                "cache",
+                "malformed module path \"cache\": missing dot in first path element",
+            ),
             ("-x.com/m", "malformed module path \"-x.com/m\": leading dash"),
             ("x.com//m", "malformed module path \"x.com//m\": double slash"),
             ("x.com/m/", "malformed module path \"x.com/m/\": trailing slash"),
-            ("X.com/m", "malformed module path \"X.com/m\": invalid char 'X' in first path element"),
-            ("x.com/.m", "malformed module path \"x.com/.m\": leading dot in path element"),
-            ("x.com/m.", "malformed module path \"x.com/m.\": trailing dot in path element"),
-            ("x.com/../m", "malformed module path \"x.com/../m\": invalid path element \"..\""),
+            (
+                "X.com/m",
+                "malformed module path \"X.com/m\": invalid char 'X' in first path element",
+            ),
+            (
+                "x.com/.m",
+                "malformed module path \"x.com/.m\": leading dot in path element",
+            ),
+            (
+                "x.com/m.",
+                "malformed module path \"x.com/m.\": trailing dot in path element",
+            ),
+            (
+                "x.com/../m",
+                "malformed module path \"x.com/../m\": invalid path element \"..\"",
+            ),
             ("x.com/m+", "malformed module path \"x.com/m+\": invalid char '+'"),
-            ("x.com/com1", "malformed module path \"x.com/com1\": \"com1\" disallowed as path element component on Windows"),
-            ("x.com/z~09", "malformed module path \"x.com/z~09\": trailing tilde and digits in path element"),
+            (
+                "x.com/com1",
+                "malformed module path \"x.com/com1\": \"com1\" disallowed as path element component on Windows",
+            ),
+            (
+                "x.com/z~09",
+                "malformed module path \"x.com/z~09\": trailing tilde and digits in path element",
+            ),
             ("x.com/m/v1", "malformed module path \"x.com/m/v1\": invalid version"),
             ("x.com/m/v02", "malformed module path \"x.com/m/v02\": invalid version"),
-            ("gopkg.in/yaml", "malformed module path \"gopkg.in/yaml\": invalid version"),
+            (
+                "gopkg.in/yaml",
+                "malformed module path \"gopkg.in/yaml\": invalid version",
+            ),
         ];
         for (path, want) in cases {
             assert_eq!(check_path(path), Err(want.to_string()), "{path}");
@@ -489,19 +502,13 @@ mod tests {
         );
         assert!(check_file_path("a/../b").is_err());
         assert!(check_file_path("a:b").is_err());
-        assert!(
-            check_file_path("1٣.txt").is_err(),
-            "non-ASCII digits are not letters"
-        );
+        assert!(check_file_path("1٣.txt").is_err(), "non-ASCII digits are not letters");
     }
 
     #[test]
     fn canonical_versions() {
         assert_eq!(canonical_module_version("v1.0.0+bad"), "v1.0.0");
-        assert_eq!(
-            canonical_module_version("v2.0.0+incompatible"),
-            "v2.0.0+incompatible"
-        );
+        assert_eq!(canonical_module_version("v2.0.0+incompatible"), "v2.0.0+incompatible");
         assert_eq!(canonical_module_version("v1.2"), "v1.2.0");
         assert_eq!(canonical_module_version("v1"), "v1.0.0");
         assert_eq!(canonical_module_version("v1.0.0-RC1.2"), "v1.0.0-RC1.2");
@@ -515,14 +522,8 @@ mod tests {
     #[test]
     fn module_version_errors_match_go() {
         assert_eq!(check_module_version("example.com/m", "v1.0.0"), Ok(()));
-        assert_eq!(
-            check_module_version("example.com/m/v2", "v2.3.4-pre"),
-            Ok(())
-        );
-        assert_eq!(
-            check_module_version("example.com/m", "v3.0.0+incompatible"),
-            Ok(())
-        );
+        assert_eq!(check_module_version("example.com/m/v2", "v2.3.4-pre"), Ok(()));
+        assert_eq!(check_module_version("example.com/m", "v3.0.0+incompatible"), Ok(()));
         assert_eq!(check_module_version("gopkg.in/yaml.v2", "v2.4.0"), Ok(()));
         assert_eq!(
             check_module_version("example.com/m", "v1.0.0+bad"),

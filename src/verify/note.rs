@@ -82,15 +82,12 @@ impl Verifier {
             reason: reason.to_string(),
         };
         let (name, rest) = vkey.split_once('+').ok_or_else(|| invalid("missing '+'"))?;
-        let (hash_hex, key_base64) = rest
-            .split_once('+')
-            .ok_or_else(|| invalid("missing second '+'"))?;
+        let (hash_hex, key_base64) = rest.split_once('+').ok_or_else(|| invalid("missing second '+'"))?;
 
         if !is_valid_name(name) {
             return Err(invalid("the name is empty or contains a space"));
         }
-        let hash =
-            parse_key_hash(hash_hex).ok_or_else(|| invalid("the hash is not 8 hex digits"))?;
+        let hash = parse_key_hash(hash_hex).ok_or_else(|| invalid("the hash is not 8 hex digits"))?;
         let encoded = BASE64
             .decode(key_base64)
             .map_err(|_| invalid("the key is not valid base64"))?;
@@ -98,17 +95,12 @@ impl Verifier {
             return Err(invalid("the hash does not match the name and key"));
         }
 
-        let (&algorithm, key) = encoded
-            .split_first()
-            .ok_or_else(|| invalid("the key is empty"))?;
+        let (&algorithm, key) = encoded.split_first().ok_or_else(|| invalid("the key is empty"))?;
         if algorithm != ALGORITHM_ED25519 {
             return Err(invalid("unknown key algorithm"));
         }
-        let key: [u8; 32] = key
-            .try_into()
-            .map_err(|_| invalid("an Ed25519 key must be 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&key)
-            .map_err(|_| invalid("not a valid Ed25519 public key"))?;
+        let key: [u8; 32] = key.try_into().map_err(|_| invalid("an Ed25519 key must be 32 bytes"))?;
+        let key = VerifyingKey::from_bytes(&key).map_err(|_| invalid("not a valid Ed25519 public key"))?;
         Ok(Self {
             name: name.to_string(),
             hash,
@@ -172,14 +164,9 @@ pub fn open<'a>(msg: &'a [u8], verifier: &Verifier) -> Result<&'a str, NoteError
             .strip_prefix(SIGNATURE_PREFIX)
             .ok_or_else(|| malformed("a signature line does not start with an em dash"))?;
         let (name, signature_base64) = line.split_once(' ').unwrap_or((line, ""));
-        let signature = BASE64
-            .decode(signature_base64)
-            .ok()
-            .filter(|sig| sig.len() >= 5);
+        let signature = BASE64.decode(signature_base64).ok().filter(|sig| sig.len() >= 5);
         let Some(signature) = signature.filter(|_| is_valid_name(name)) else {
-            return Err(malformed(
-                "a signature line is not <name> <base64 signature>",
-            ));
+            return Err(malformed("a signature line is not <name> <base64 signature>"));
         };
         let hash = u32::from_be_bytes([signature[0], signature[1], signature[2], signature[3]]);
         if name != verifier.name || hash != verifier.hash || verified {
@@ -220,9 +207,7 @@ impl Signer {
     /// Generates a new Ed25519 key for the named server from the OS random source.
     pub fn generate(name: &str) -> Result<Self, NoteError> {
         if !is_valid_name(name) {
-            return Err(NoteError::InvalidName {
-                name: name.to_string(),
-            });
+            return Err(NoteError::InvalidName { name: name.to_string() });
         }
         let mut seed = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut seed);
@@ -251,24 +236,19 @@ impl Signer {
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| invalid("missing PRIVATE+KEY+ prefix"))?;
         let mut fields = rest.splitn(3, '+');
-        let (Some(name), Some(hash_hex), Some(key_base64)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
+        let (Some(name), Some(hash_hex), Some(key_base64)) = (fields.next(), fields.next(), fields.next()) else {
             return Err(invalid("missing '+'"));
         };
 
         if !is_valid_name(name) {
             return Err(invalid("the name is empty or contains a space"));
         }
-        let hash =
-            parse_key_hash(hash_hex).ok_or_else(|| invalid("the hash is not 8 hex digits"))?;
+        let hash = parse_key_hash(hash_hex).ok_or_else(|| invalid("the hash is not 8 hex digits"))?;
         let encoded = BASE64
             .decode(key_base64)
             .map_err(|_| invalid("the key is not valid base64"))?;
 
-        let (&algorithm, seed) = encoded
-            .split_first()
-            .ok_or_else(|| invalid("the key is empty"))?;
+        let (&algorithm, seed) = encoded.split_first().ok_or_else(|| invalid("the key is empty"))?;
         if algorithm != ALGORITHM_ED25519 {
             return Err(invalid("unknown key algorithm"));
         }
@@ -290,12 +270,7 @@ impl Signer {
     pub fn encode_private(&self) -> String {
         let mut encoded = vec![ALGORITHM_ED25519];
         encoded.extend_from_slice(self.key.as_bytes());
-        format!(
-            "PRIVATE+KEY+{}+{:08x}+{}",
-            self.name,
-            self.hash,
-            BASE64.encode(encoded)
-        )
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.hash, BASE64.encode(encoded))
     }
 
     pub fn verifier(&self) -> Verifier {
@@ -314,12 +289,7 @@ impl Signer {
         let signature = self.key.sign(text.as_bytes());
         let mut raw = self.hash.to_be_bytes().to_vec();
         raw.extend_from_slice(&signature.to_bytes());
-        Ok(format!(
-            "{text}\n{SIGNATURE_PREFIX}{} {}\n",
-            self.name,
-            BASE64.encode(raw)
-        )
-        .into_bytes())
+        Ok(format!("{text}\n{SIGNATURE_PREFIX}{} {}\n", self.name, BASE64.encode(raw)).into_bytes())
     }
 }
 
@@ -327,10 +297,8 @@ impl Signer {
 mod tests {
     use super::*;
 
-    const PETER_VERIFIER: &str =
-        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
-    const PETER_SIGNER: &str =
-        "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+    const PETER_VERIFIER: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    const PETER_SIGNER: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
     const TEXT: &str = "If you think cryptography is the answer to your problem,\n\
                         then you don't know what your problem is.\n";
     const PETER_SIGNATURE_LINE: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
@@ -350,18 +318,14 @@ mod tests {
 
     #[test]
     fn sum_golang_org_key_parses() {
-        let verifier =
-            Verifier::parse("sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8")
-                .unwrap();
+        let verifier = Verifier::parse("sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8").unwrap();
         assert_eq!(verifier.name(), "sum.golang.org");
         assert_eq!(verifier.key_hash(), 0x033de0ae);
     }
 
     #[test]
     fn verifier_key_with_wrong_hash_is_rejected() {
-        let err =
-            Verifier::parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
-                .unwrap_err();
+        let err = Verifier::parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").unwrap_err();
         assert!(err.to_string().contains("the hash does not match"), "{err}");
         for bad in [
             "",
@@ -379,10 +343,7 @@ mod tests {
         let signer = Signer::parse(PETER_SIGNER).unwrap();
         assert_eq!(signer.verifier().encode(), PETER_VERIFIER);
         assert_eq!(signer.encode_private(), PETER_SIGNER);
-        assert_eq!(
-            String::from_utf8(signer.sign(TEXT).unwrap()).unwrap(),
-            signed_example()
-        );
+        assert_eq!(String::from_utf8(signer.sign(TEXT).unwrap()).unwrap(), signed_example());
     }
 
     #[test]
@@ -432,10 +393,7 @@ mod tests {
         ];
         for case in cases {
             assert!(
-                matches!(
-                    open(case.as_bytes(), &verifier),
-                    Err(NoteError::Malformed { .. })
-                ),
+                matches!(open(case.as_bytes(), &verifier), Err(NoteError::Malformed { .. })),
                 "{case:?}"
             );
         }

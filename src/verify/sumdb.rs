@@ -23,8 +23,7 @@ use super::note::{self, NoteError, Verifier};
 use super::tlog::{self, Tile, TileHashPlan, Tree, TILE_HEIGHT};
 
 /// The public key of sum.golang.org, from the Go sources.
-pub const SUM_GOLANG_ORG_KEY: &str =
-    "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
+pub const SUM_GOLANG_ORG_KEY: &str = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
 
 /// Upper bound on authenticated tiles kept in memory (8 KiB each when full).
 const TILE_CACHE_LIMIT: usize = 4096;
@@ -89,9 +88,7 @@ impl SumdbConfig {
         };
         let key = match key {
             "sum.golang.org" => SUM_GOLANG_ORG_KEY,
-            key if !key.contains('+') => {
-                return Err(error(&format!("unknown database name {key:?}")))
-            }
+            key if !key.contains('+') => return Err(error(&format!("unknown database name {key:?}"))),
             key => key,
         };
         let verifier = Verifier::parse(key).map_err(|err| error(&err.to_string()))?;
@@ -120,9 +117,7 @@ fn is_host_and_path(name: &str) -> bool {
         && !name.starts_with('/')
         && !name.ends_with('/')
         && !name.contains("//")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._~:/".contains(c))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-._~:/".contains(c))
 }
 
 /// A failed fetch from a checksum database.
@@ -261,7 +256,9 @@ pub enum SumdbError {
         trusted_note: Vec<u8>,
         presented_note: Vec<u8>,
     },
-    #[error("{module}@{version}: checksum database {database} record {id} has no go.sum lines for this module version")]
+    #[error(
+        "{module}@{version}: checksum database {database} record {id} has no go.sum lines for this module version"
+    )]
     RecordMismatch {
         database: String,
         module: String,
@@ -315,11 +312,7 @@ impl fmt::Debug for SumdbClient {
 }
 
 impl SumdbClient {
-    pub fn new(
-        verifier: Verifier,
-        fetcher: Arc<dyn SumdbFetch>,
-        store: Arc<dyn LatestTreeStore>,
-    ) -> Self {
+    pub fn new(verifier: Verifier, fetcher: Arc<dyn SumdbFetch>, store: Arc<dyn LatestTreeStore>) -> Self {
         Self {
             verifier,
             fetcher,
@@ -353,11 +346,7 @@ impl SumdbClient {
 
     /// Looks up the go.sum lines of `module_path@version` (decoded forms) and
     /// returns them once the record is proven to be in the trusted history.
-    pub async fn lookup(
-        &self,
-        module_path: &str,
-        version: &str,
-    ) -> Result<Vec<GoSumLine>, SumdbError> {
+    pub async fn lookup(&self, module_path: &str, version: &str) -> Result<Vec<GoSumLine>, SumdbError> {
         let invalid = |reason: String| SumdbError::InvalidModule {
             module: module_path.to_string(),
             version: version.to_string(),
@@ -368,11 +357,7 @@ impl SumdbClient {
         let context = format!("lookup of {module_path}@{version}");
         self.ensure_loaded(&context).await?;
 
-        let path = format!(
-            "lookup/{}@{}",
-            escape_case(module_path),
-            escape_case(version)
-        );
+        let path = format!("lookup/{}@{}", escape_case(module_path), escape_case(version));
         let body = match self.fetcher.fetch(&path).await {
             Ok(body) => body,
             Err(FetchError::NotFound) => {
@@ -382,12 +367,10 @@ impl SumdbClient {
                     version: version.to_string(),
                 })
             }
-            Err(FetchError::Failed(message)) => {
-                return Err(self.transport(&context, &path, message))
-            }
+            Err(FetchError::Failed(message)) => return Err(self.transport(&context, &path, message)),
         };
-        let (id, text, note) = tlog::parse_record(&body)
-            .map_err(|err| self.malformed(&context, "lookup response", &err.to_string()))?;
+        let (id, text, note) =
+            tlog::parse_record(&body).map_err(|err| self.malformed(&context, "lookup response", &err.to_string()))?;
 
         self.merge(&context, note).await?;
         self.prove_record(module_path, version, id, text).await?;
@@ -419,12 +402,10 @@ impl SumdbClient {
                 let Some(note) = stored.filter(|note| !note.is_empty()) else {
                     return Ok(());
                 };
-                let tree =
-                    self.open_tree(&note)
-                        .map_err(|reason| SumdbError::StoredTreeInvalid {
-                            database: self.name().to_string(),
-                            reason,
-                        })?;
+                let tree = self.open_tree(&note).map_err(|reason| SumdbError::StoredTreeInvalid {
+                    database: self.name().to_string(),
+                    reason,
+                })?;
                 *lock(&self.latest) = Latest { tree, note };
                 Ok(())
             })
@@ -446,8 +427,7 @@ impl SumdbClient {
             context: context.to_string(),
             source,
         })?;
-        let tree = tlog::parse_tree(text)
-            .map_err(|err| self.malformed(context, "tree note", &err.to_string()))?;
+        let tree = tlog::parse_tree(text).map_err(|err| self.malformed(context, "tree note", &err.to_string()))?;
 
         loop {
             let trusted = lock(&self.latest).clone();
@@ -525,8 +505,7 @@ impl SumdbClient {
                 .read_proven_hashes(context, newer, &indexes)
                 .await?
                 .map_err(unproven)?;
-            tlog::tree_hash_from_hashes(older.size, &hashes)
-                .map_err(|err| unproven(err.to_string()))?
+            tlog::tree_hash_from_hashes(older.size, &hashes).map_err(|err| unproven(err.to_string()))?
         };
         if computed == older.hash {
             return Ok(());
@@ -541,13 +520,7 @@ impl SumdbClient {
         })
     }
 
-    async fn prove_record(
-        &self,
-        module: &str,
-        version: &str,
-        id: u64,
-        text: &[u8],
-    ) -> Result<(), SumdbError> {
+    async fn prove_record(&self, module: &str, version: &str, id: u64, text: &[u8]) -> Result<(), SumdbError> {
         let context = format!("lookup of {module}@{version}");
         let trusted = lock(&self.latest).tree;
         let failed = |reason: String| SumdbError::InclusionFailed {
@@ -567,9 +540,7 @@ impl SumdbClient {
             .await?
             .map_err(failed)?;
         if hashes.first() != Some(&tlog::record_hash(text)) {
-            return Err(failed(
-                "the record text does not match the leaf hash".to_string(),
-            ));
+            return Err(failed("the record text does not match the leaf hash".to_string()));
         }
         Ok(())
     }
@@ -597,16 +568,8 @@ impl SumdbClient {
         }
     }
 
-    async fn read_tiles(
-        &self,
-        context: &str,
-        plan: &TileHashPlan,
-    ) -> Result<Vec<Vec<u8>>, SumdbError> {
-        let fetches: Vec<_> = plan
-            .tiles()
-            .iter()
-            .map(|tile| self.read_tile(context, *tile))
-            .collect();
+    async fn read_tiles(&self, context: &str, plan: &TileHashPlan) -> Result<Vec<Vec<u8>>, SumdbError> {
+        let fetches: Vec<_> = plan.tiles().iter().map(|tile| self.read_tile(context, *tile)).collect();
         join_all(fetches).await.into_iter().collect()
     }
 
@@ -641,8 +604,7 @@ impl SumdbClient {
             return Some(data.clone());
         }
         let full = tiles.get(&tile.full())?;
-        full.get(..tile.width as usize * tlog::HASH_SIZE)
-            .map(<[u8]>::to_vec)
+        full.get(..tile.width as usize * tlog::HASH_SIZE).map(<[u8]>::to_vec)
     }
 
     fn remember_tiles(&self, plan: &TileHashPlan, data: Vec<Vec<u8>>) {
@@ -709,9 +671,7 @@ fn go_sum_lines(text: &[u8], module: &str, version: &str) -> Vec<GoSumLine> {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the
 /// guarded values are always left consistent).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs futures concurrently on the current task and returns their outputs in order.
@@ -757,12 +717,7 @@ mod tests {
     fn setup(records: usize) -> Setup {
         let mut db = TestSumdb::new("sum.test.example");
         for i in 0..records {
-            db.add(
-                &module(i),
-                "v1.0.0",
-                &format!("h1:zip{i}="),
-                &format!("h1:mod{i}="),
-            );
+            db.add(&module(i), "v1.0.0", &format!("h1:zip{i}="), &format!("h1:mod{i}="));
         }
         let verifier = Verifier::parse(&db.verifier_key()).unwrap();
         let db = Arc::new(Mutex::new(db));
@@ -780,21 +735,14 @@ mod tests {
     fn grow(setup: &Setup, from: usize, to: usize) {
         let mut db = lock(&setup.db);
         for i in from..to {
-            db.add(
-                &module(i),
-                "v1.0.0",
-                &format!("h1:zip{i}="),
-                &format!("h1:mod{i}="),
-            );
+            db.add(&module(i), "v1.0.0", &format!("h1:zip{i}="), &format!("h1:mod{i}="));
         }
     }
 
     fn stored_size(setup: &Setup) -> u64 {
         let note = setup.store.get("sum.test.example").expect("a stored tree");
         let verifier = Verifier::parse(&lock(&setup.db).verifier_key()).unwrap();
-        tlog::parse_tree(note::open(&note, &verifier).unwrap())
-            .unwrap()
-            .size
+        tlog::parse_tree(note::open(&note, &verifier).unwrap()).unwrap().size
     }
 
     #[test]
@@ -841,11 +789,7 @@ mod tests {
     #[tokio::test]
     async fn lookup_returns_go_sum_lines_and_stores_tree() {
         let setup = setup(3);
-        let lines = setup
-            .client
-            .lookup("example.com/m1", "v1.0.0")
-            .await
-            .unwrap();
+        let lines = setup.client.lookup("example.com/m1", "v1.0.0").await.unwrap();
         let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
         assert_eq!(
             text,
@@ -858,21 +802,14 @@ mod tests {
         assert_eq!(setup.client.latest_tree().await.unwrap().size, 3);
         let requests = setup.fetcher.take_requests();
         assert_eq!(requests[0], "lookup/example.com/m1@v1.0.0");
-        assert!(
-            requests.iter().any(|path| path == "tile/8/0/000.p/3"),
-            "{requests:?}"
-        );
+        assert!(requests.iter().any(|path| path == "tile/8/0/000.p/3"), "{requests:?}");
     }
 
     #[tokio::test]
     async fn lookup_case_encodes_path_and_version() {
         let setup = setup(0);
         lock(&setup.db).add("example.com/Azure/x", "v1.0.0-RC1", "h1:z=", "h1:m=");
-        let lines = setup
-            .client
-            .lookup("example.com/Azure/x", "v1.0.0-RC1")
-            .await
-            .unwrap();
+        let lines = setup.client.lookup("example.com/Azure/x", "v1.0.0-RC1").await.unwrap();
         assert_eq!(lines.len(), 2);
         assert_eq!(
             setup.fetcher.take_requests()[0],
@@ -883,11 +820,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_module_is_not_found() {
         let setup = setup(1);
-        let err = setup
-            .client
-            .lookup("example.com/none", "v1.0.0")
-            .await
-            .unwrap_err();
+        let err = setup.client.lookup("example.com/none", "v1.0.0").await.unwrap_err();
         assert!(matches!(err, SumdbError::NotFound { .. }));
         assert_eq!(
             err.to_string(),
@@ -900,11 +833,7 @@ mod tests {
         let setup = setup(1);
         let err = setup.client.lookup("cache", "v1.0.0").await.unwrap_err();
         assert!(matches!(err, SumdbError::InvalidModule { .. }), "{err}");
-        let err = setup
-            .client
-            .lookup("example.com/m", "v1/0")
-            .await
-            .unwrap_err();
+        let err = setup.client.lookup("example.com/m", "v1/0").await.unwrap_err();
         assert!(matches!(err, SumdbError::InvalidModule { .. }), "{err}");
         assert!(setup.fetcher.take_requests().is_empty());
     }
@@ -914,11 +843,7 @@ mod tests {
         let setup = setup(1);
         let other = TestSumdb::new("sum.test.example");
         let verifier = Verifier::parse(&other.verifier_key()).unwrap();
-        let client = SumdbClient::new(
-            verifier,
-            setup.fetcher.clone(),
-            Arc::new(MemoryLatestStore::new()),
-        );
+        let client = SumdbClient::new(verifier, setup.fetcher.clone(), Arc::new(MemoryLatestStore::new()));
         let err = client.lookup("example.com/m0", "v1.0.0").await.unwrap_err();
         assert!(matches!(err, SumdbError::BadSignature { .. }), "{err}");
     }
@@ -926,20 +851,12 @@ mod tests {
     #[tokio::test]
     async fn tampered_record_fails_inclusion_proof() {
         let setup = setup(3);
-        let body = lock(&setup.db)
-            .serve("lookup/example.com/m1@v1.0.0")
-            .unwrap();
-        let tampered = String::from_utf8(body)
-            .unwrap()
-            .replace("h1:zip1=", "h1:evil=");
+        let body = lock(&setup.db).serve("lookup/example.com/m1@v1.0.0").unwrap();
+        let tampered = String::from_utf8(body).unwrap().replace("h1:zip1=", "h1:evil=");
         setup
             .fetcher
             .set_override("lookup/example.com/m1@v1.0.0", tampered.into_bytes());
-        let err = setup
-            .client
-            .lookup("example.com/m1", "v1.0.0")
-            .await
-            .unwrap_err();
+        let err = setup.client.lookup("example.com/m1", "v1.0.0").await.unwrap_err();
         assert!(
             matches!(
                 err,
@@ -951,78 +868,41 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(
-            err.to_string().starts_with("example.com/m1@v1.0.0: "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("example.com/m1@v1.0.0: "), "{err}");
     }
 
     #[tokio::test]
     async fn record_of_another_module_is_rejected() {
         let setup = setup(3);
-        let body = lock(&setup.db)
-            .serve("lookup/example.com/m2@v1.0.0")
-            .unwrap();
-        setup
-            .fetcher
-            .set_override("lookup/example.com/m1@v1.0.0", body);
-        let err = setup
-            .client
-            .lookup("example.com/m1", "v1.0.0")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, SumdbError::RecordMismatch { id: 2, .. }),
-            "{err}"
-        );
+        let body = lock(&setup.db).serve("lookup/example.com/m2@v1.0.0").unwrap();
+        setup.fetcher.set_override("lookup/example.com/m1@v1.0.0", body);
+        let err = setup.client.lookup("example.com/m1", "v1.0.0").await.unwrap_err();
+        assert!(matches!(err, SumdbError::RecordMismatch { id: 2, .. }), "{err}");
     }
 
     #[tokio::test]
     async fn growing_tree_is_proven_consistent_and_stored() {
         let setup = setup(1);
-        setup
-            .client
-            .lookup("example.com/m0", "v1.0.0")
-            .await
-            .unwrap();
+        setup.client.lookup("example.com/m0", "v1.0.0").await.unwrap();
         assert_eq!(stored_size(&setup), 1);
 
         grow(&setup, 1, 600);
         setup.fetcher.take_requests();
-        setup
-            .client
-            .lookup("example.com/m599", "v1.0.0")
-            .await
-            .unwrap();
+        setup.client.lookup("example.com/m599", "v1.0.0").await.unwrap();
         assert_eq!(stored_size(&setup), 600);
         let requests = setup.fetcher.take_requests();
-        assert!(
-            requests.contains(&"tile/8/1/000.p/2".to_string()),
-            "{requests:?}"
-        );
+        assert!(requests.contains(&"tile/8/1/000.p/2".to_string()), "{requests:?}");
     }
 
     #[tokio::test]
     async fn older_tree_in_cached_lookup_is_accepted() {
         let setup = setup(2);
-        let old_body = lock(&setup.db)
-            .serve("lookup/example.com/m1@v1.0.0")
-            .unwrap();
+        let old_body = lock(&setup.db).serve("lookup/example.com/m1@v1.0.0").unwrap();
         grow(&setup, 2, 300);
-        setup
-            .client
-            .lookup("example.com/m299", "v1.0.0")
-            .await
-            .unwrap();
+        setup.client.lookup("example.com/m299", "v1.0.0").await.unwrap();
 
-        setup
-            .fetcher
-            .set_override("lookup/example.com/m1@v1.0.0", old_body);
-        let lines = setup
-            .client
-            .lookup("example.com/m1", "v1.0.0")
-            .await
-            .unwrap();
+        setup.fetcher.set_override("lookup/example.com/m1@v1.0.0", old_body);
+        let lines = setup.client.lookup("example.com/m1", "v1.0.0").await.unwrap();
         assert_eq!(lines[0].hash, "h1:zip1=");
         assert_eq!(
             setup.client.latest_tree().await.unwrap().size,
@@ -1035,15 +915,9 @@ mod tests {
     #[tokio::test]
     async fn partial_tile_falls_back_to_full_tile() {
         let setup = setup(200);
-        setup
-            .client
-            .lookup("example.com/m0", "v1.0.0")
-            .await
-            .unwrap();
+        setup.client.lookup("example.com/m0", "v1.0.0").await.unwrap();
         grow(&setup, 200, 300);
-        let body_at_300 = lock(&setup.db)
-            .serve("lookup/example.com/m250@v1.0.0")
-            .unwrap();
+        let body_at_300 = lock(&setup.db).serve("lookup/example.com/m250@v1.0.0").unwrap();
         grow(&setup, 300, 600);
         lock(&setup.db).set_stale_partial_tiles(false);
         setup
@@ -1051,43 +925,25 @@ mod tests {
             .set_override("lookup/example.com/m250@v1.0.0", body_at_300);
         setup.fetcher.take_requests();
 
-        let lines = setup
-            .client
-            .lookup("example.com/m250", "v1.0.0")
-            .await
-            .unwrap();
+        let lines = setup.client.lookup("example.com/m250", "v1.0.0").await.unwrap();
         assert_eq!(lines[0].hash, "h1:zip250=");
         let requests = setup.fetcher.take_requests();
-        assert!(
-            requests.contains(&"tile/8/0/001.p/44".to_string()),
-            "{requests:?}"
-        );
-        assert!(
-            requests.contains(&"tile/8/0/001".to_string()),
-            "{requests:?}"
-        );
+        assert!(requests.contains(&"tile/8/0/001.p/44".to_string()), "{requests:?}");
+        assert!(requests.contains(&"tile/8/0/001".to_string()), "{requests:?}");
     }
 
     #[tokio::test]
     async fn forked_history_is_a_security_error() {
         for fork_size in [2, 3, 5] {
             let setup = setup(3);
-            setup
-                .client
-                .lookup("example.com/m0", "v1.0.0")
-                .await
-                .unwrap();
+            setup.client.lookup("example.com/m0", "v1.0.0").await.unwrap();
 
             let mut fork = lock(&setup.db).fork();
             for i in 0..fork_size {
                 fork.add(&module(i), "v1.0.0", &format!("h1:other{i}="), "h1:mod=");
             }
             *lock(&setup.db) = fork;
-            let err = setup
-                .client
-                .lookup("example.com/m1", "v1.0.0")
-                .await
-                .unwrap_err();
+            let err = setup.client.lookup("example.com/m1", "v1.0.0").await.unwrap_err();
             let SumdbError::Inconsistent {
                 trusted_size,
                 presented_size,
@@ -1102,22 +958,14 @@ mod tests {
                     .starts_with("SECURITY ERROR: lookup of example.com/m1@v1.0.0: "),
                 "{err}"
             );
-            assert_eq!(
-                stored_size(&setup),
-                3,
-                "the fork must not replace the trusted tree"
-            );
+            assert_eq!(stored_size(&setup), 3, "the fork must not replace the trusted tree");
         }
     }
 
     #[tokio::test]
     async fn trusted_tree_survives_a_restart() {
         let setup = setup(3);
-        setup
-            .client
-            .lookup("example.com/m0", "v1.0.0")
-            .await
-            .unwrap();
+        setup.client.lookup("example.com/m0", "v1.0.0").await.unwrap();
 
         let mut fork = lock(&setup.db).fork();
         for i in 0..4 {
@@ -1127,10 +975,7 @@ mod tests {
         let verifier = Verifier::parse(&lock(&setup.db).verifier_key()).unwrap();
         let restarted = SumdbClient::new(verifier, setup.fetcher.clone(), setup.store.clone());
         assert_eq!(restarted.latest_tree().await.unwrap().size, 3);
-        let err = restarted
-            .lookup("example.com/m1", "v1.0.0")
-            .await
-            .unwrap_err();
+        let err = restarted.lookup("example.com/m1", "v1.0.0").await.unwrap_err();
         assert!(matches!(err, SumdbError::Inconsistent { .. }), "{err}");
     }
 
@@ -1146,15 +991,10 @@ mod tests {
     #[tokio::test]
     async fn malformed_lookup_body_is_reported() {
         let setup = setup(1);
-        setup.fetcher.set_override(
-            "lookup/example.com/m0@v1.0.0",
-            b"<html>oops</html>".to_vec(),
-        );
-        let err = setup
-            .client
-            .lookup("example.com/m0", "v1.0.0")
-            .await
-            .unwrap_err();
+        setup
+            .fetcher
+            .set_override("lookup/example.com/m0@v1.0.0", b"<html>oops</html>".to_vec());
+        let err = setup.client.lookup("example.com/m0", "v1.0.0").await.unwrap_err();
         assert!(matches!(err, SumdbError::Malformed { .. }), "{err}");
     }
 
@@ -1163,17 +1003,11 @@ mod tests {
         let setup = setup(3);
         setup.fetcher.set_override(
             "lookup/example.com/m0@v1.0.0",
-            lock(&setup.db)
-                .serve("lookup/example.com/m0@v1.0.0")
-                .unwrap(),
+            lock(&setup.db).serve("lookup/example.com/m0@v1.0.0").unwrap(),
         );
         let fork = lock(&setup.db).fork();
         *lock(&setup.db) = fork;
-        let err = setup
-            .client
-            .lookup("example.com/m0", "v1.0.0")
-            .await
-            .unwrap_err();
+        let err = setup.client.lookup("example.com/m0", "v1.0.0").await.unwrap_err();
         assert!(matches!(err, SumdbError::Transport { .. }), "{err}");
         assert!(err.to_string().contains("tile/8/0/000.p/3"), "{err}");
     }

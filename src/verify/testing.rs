@@ -28,8 +28,7 @@ impl TestSumdb {
     ///
     /// Panics when `name` is not a valid key name (empty, or with a space or `+`).
     pub fn new(name: &str) -> Self {
-        let signer =
-            Signer::generate(name).unwrap_or_else(|err| panic!("test database name: {err}"));
+        let signer = Signer::generate(name).unwrap_or_else(|err| panic!("test database name: {err}"));
         Self {
             signer,
             log: MemoryLog::new(),
@@ -63,10 +62,7 @@ impl TestSumdb {
     /// Panics when the module was added before or the text is not a valid record.
     pub fn add(&mut self, module: &str, version: &str, zip_h1: &str, mod_h1: &str) -> u64 {
         let key = format!("{module}@{version}");
-        assert!(
-            !self.ids.contains_key(&key),
-            "{key} is already in the test database"
-        );
+        assert!(!self.ids.contains_key(&key), "{key} is already in the test database");
         let text = format!("{module} {version} {zip_h1}\n{module} {version}/go.mod {mod_h1}\n");
         let id = self.log.append(text.as_bytes()).expect("valid record text");
         self.ids.insert(key, id);
@@ -120,10 +116,7 @@ impl TestSumdb {
         if tile.height != TILE_HEIGHT {
             return None;
         }
-        if !tile.is_full()
-            && !self.stale_partial_tiles
-            && self.log.tile_data(&tile.full()).is_some()
-        {
+        if !tile.is_full() && !self.stale_partial_tiles && self.log.tile_data(&tile.full()).is_some() {
             return None;
         }
         self.log.tile_data(&tile)
@@ -166,17 +159,12 @@ impl SumdbFetch for TestFetcher {
         if let Some(body) = lock(&self.overrides).get(path) {
             return Ok(Bytes::from(body.clone()));
         }
-        lock(&self.db)
-            .serve(path)
-            .map(Bytes::from)
-            .ok_or(FetchError::NotFound)
+        lock(&self.db).serve(path).map(Bytes::from).ok_or(FetchError::NotFound)
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -215,18 +203,12 @@ mod tests {
         assert!(db.serve("tile/8/0/000.p/2").is_some());
         db.set_stale_partial_tiles(false);
         assert!(db.serve("tile/8/0/000.p/2").is_none());
-        assert_eq!(
-            db.serve("tile/8/0/000").map(|data| data.len()),
-            Some(256 * 32)
-        );
+        assert_eq!(db.serve("tile/8/0/000").map(|data| data.len()), Some(256 * 32));
         assert!(
             db.serve("tile/8/0/001.p/1").is_some(),
             "older partial of an incomplete tile"
         );
-        assert_eq!(
-            db.serve("tile/8/0/001.p/2").map(|data| data.len()),
-            Some(2 * 32)
-        );
+        assert_eq!(db.serve("tile/8/0/001.p/2").map(|data| data.len()), Some(2 * 32));
         assert!(db.serve("tile/8/0/001.p/3").is_none());
         assert!(db.serve("tile/8/data/001.p/2").is_some());
         assert!(db.serve("tile/4/0/000.p/3").is_none());

@@ -62,11 +62,7 @@ pub enum TlogError {
     #[error("invalid tile {path}")]
     InvalidTile { path: String },
     #[error("tile {path} has {got} bytes, want {want}")]
-    TileDataLength {
-        path: String,
-        got: usize,
-        want: usize,
-    },
+    TileDataLength { path: String, got: usize, want: usize },
     #[error("downloaded inconsistent tile")]
     InconsistentTile,
     #[error("hash index {index} is not in the tree of size {size}")]
@@ -77,13 +73,7 @@ pub enum TlogError {
 
 /// Returns the leaf hash of a record.
 pub fn record_hash(data: &[u8]) -> Hash {
-    Hash(
-        Sha256::new()
-            .chain_update([0x00])
-            .chain_update(data)
-            .finalize()
-            .into(),
-    )
+    Hash(Sha256::new().chain_update([0x00]).chain_update(data).finalize().into())
 }
 
 /// Returns the hash of an interior node.
@@ -193,9 +183,7 @@ pub fn stored_hashes_for_record_hash(
         .collect();
     let old = reader.read_hashes(&indexes)?;
     if old.len() != indexes.len() {
-        return Err(TlogError::Internal(
-            "hash reader returned the wrong count".to_string(),
-        ));
+        return Err(TlogError::Internal("hash reader returned the wrong count".to_string()));
     }
     let mut hashes = vec![leaf];
     let mut hash = leaf;
@@ -226,9 +214,7 @@ fn subtree_hash(mut lo: u64, hi: u64, hashes: &[Hash]) -> Result<(Hash, &[Hash])
         lo += k;
     }
     if count == 0 || hashes.len() < count {
-        return Err(TlogError::Internal(
-            "too few hashes for a subtree".to_string(),
-        ));
+        return Err(TlogError::Internal("too few hashes for a subtree".to_string()));
     }
     let mut hash = hashes[count - 1];
     for i in (0..count - 1).rev() {
@@ -253,9 +239,7 @@ pub fn tree_hash_from_hashes(size: u64, hashes: &[Hash]) -> Result<Hash, TlogErr
     }
     let (hash, rest) = subtree_hash(0, size, hashes)?;
     if !rest.is_empty() {
-        return Err(TlogError::Internal(
-            "too many hashes for a tree".to_string(),
-        ));
+        return Err(TlogError::Internal("too many hashes for a tree".to_string()));
     }
     Ok(hash)
 }
@@ -282,10 +266,7 @@ pub fn format_tree(tree: &Tree) -> String {
 
 /// Parses tree note text; lines after the third are ignored, as in Go.
 pub fn parse_tree(text: &str) -> Result<Tree, TlogError> {
-    if !text.starts_with(TREE_PREFIX)
-        || text.matches('\n').count() < 3
-        || text.len() > MAX_TREE_TEXT
-    {
+    if !text.starts_with(TREE_PREFIX) || text.matches('\n').count() < 3 || text.len() > MAX_TREE_TEXT {
         return Err(TlogError::MalformedTree);
     }
     let mut lines = text.splitn(4, '\n').skip(1);
@@ -304,9 +285,7 @@ fn is_valid_record_text(text: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(text) else {
         return false;
     };
-    text.ends_with('\n')
-        && !text.contains("\n\n")
-        && !text.chars().any(|c| (c as u32) < 0x20 && c != '\n')
+    text.ends_with('\n') && !text.contains("\n\n") && !text.chars().any(|c| (c as u32) < 0x20 && c != '\n')
 }
 
 /// Formats a record for a lookup response: its id, its text, a blank line.
@@ -323,10 +302,7 @@ pub fn format_record(id: u64, text: &[u8]) -> Result<Vec<u8>, TlogError> {
 /// Parses the record at the start of a lookup response and returns its id,
 /// its text (ending in a newline) and the rest (the signed tree note).
 pub fn parse_record(msg: &[u8]) -> Result<(u64, &[u8], &[u8]), TlogError> {
-    let newline = msg
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or(TlogError::MalformedRecord)?;
+    let newline = msg.iter().position(|&b| b == b'\n').ok_or(TlogError::MalformedRecord)?;
     let id_text = std::str::from_utf8(&msg[..newline]).map_err(|_| TlogError::MalformedRecord)?;
     let id: i64 = id_text.parse().map_err(|_| TlogError::MalformedRecord)?;
     let id = u64::try_from(id).map_err(|_| TlogError::MalformedRecord)?;
@@ -393,9 +369,7 @@ impl Tile {
 
     /// Parses a tile path; only the exact form that `path` produces is accepted.
     pub fn parse(path: &str) -> Result<Tile, TlogError> {
-        let invalid = || TlogError::InvalidTilePath {
-            path: path.to_string(),
-        };
+        let invalid = || TlogError::InvalidTilePath { path: path.to_string() };
         let mut fields: Vec<&str> = path.split('/').collect();
         if fields.len() < 4 || fields[0] != "tile" {
             return Err(invalid());
@@ -427,10 +401,7 @@ impl Tile {
 
         let mut n: u64 = 0;
         for group in &fields[3..] {
-            let digits: u64 = group
-                .trim_start_matches('x')
-                .parse()
-                .map_err(|_| invalid())?;
+            let digits: u64 = group.trim_start_matches('x').parse().map_err(|_| invalid())?;
             if digits >= PATH_BASE {
                 return Err(invalid());
             }
@@ -548,10 +519,7 @@ pub fn new_tiles(height: u32, old_size: u64, new_size: u64) -> Vec<Tile> {
 }
 
 /// Returns tile data (the tile's hashes, concatenated) from stored hashes.
-pub fn read_tile_data(
-    tile: &Tile,
-    reader: &(impl HashReader + ?Sized),
-) -> Result<Vec<u8>, TlogError> {
+pub fn read_tile_data(tile: &Tile, reader: &(impl HashReader + ?Sized)) -> Result<Vec<u8>, TlogError> {
     if tile.level < 0 {
         return Err(TlogError::InvalidTile { path: tile.path() });
     }
@@ -577,11 +545,7 @@ fn tile_parent(tile: Tile, k: u32, size: u64) -> Option<Tile> {
         width: 1 << tile.height,
     };
     let level_shift = u64::from(level as u32 * tile.height);
-    let max = if level_shift >= 64 {
-        0
-    } else {
-        size >> level_shift
-    };
+    let max = if level_shift >= 64 { 0 } else { size >> level_shift };
     let start = parent.n << parent.height;
     if start + u64::from(parent.width) >= max {
         if start >= max {
@@ -609,11 +573,7 @@ pub struct TileHashPlan {
 
 /// Plans the tiles of `height` that prove the stored hashes at `indexes`
 /// against `tree`.
-pub fn plan_tile_hashes(
-    tree: Tree,
-    height: u32,
-    indexes: &[u64],
-) -> Result<TileHashPlan, TlogError> {
+pub fn plan_tile_hashes(tree: Tree, height: u32, indexes: &[u64]) -> Result<TileHashPlan, TlogError> {
     let mut plan = TileHashPlan {
         tree,
         tiles: Vec::new(),
@@ -637,19 +597,14 @@ pub fn plan_tile_hashes(
     let end = stored_hash_index(0, tree.size);
     for &index in indexes {
         if index >= end {
-            return Err(TlogError::IndexNotInTree {
-                index,
-                size: tree.size,
-            });
+            return Err(TlogError::IndexNotInTree { index, size: tree.size });
         }
         let tile = Tile::for_index(height, index);
         // Walk up until a tile already planned: it is authenticated.
         let mut k = 0;
         let found = loop {
             if k > 64 {
-                return Err(TlogError::Internal(format!(
-                    "no planned parent for index {index}"
-                )));
+                return Err(TlogError::Internal(format!("no planned parent for index {index}")));
             }
             if let Some(parent) = tile_parent(tile, k, tree.size) {
                 if let Some(position) = find(&plan.tiles, &parent) {
@@ -666,11 +621,7 @@ pub fn plan_tile_hashes(
         for level in (0..k).rev() {
             let child = tile_parent(tile, level, tree.size)
                 .filter(Tile::is_full)
-                .ok_or_else(|| {
-                    TlogError::Internal(format!(
-                        "tile below a parent is not full for index {index}"
-                    ))
-                })?;
+                .ok_or_else(|| TlogError::Internal(format!("tile below a parent is not full for index {index}")))?;
             plan.tiles.push(child);
         }
         plan.index_tiles.push(plan.tiles.len() - 1);
@@ -730,8 +681,7 @@ impl TileHashPlan {
                 .position(|other| *other == parent)
                 .ok_or_else(|| TlogError::Internal(format!("lost parent of {}", tile.path())))?;
             let level = parent.level as u32 * parent.height;
-            let expected =
-                hash_from_tile(&parent, &data[position], stored_hash_index(level, tile.n))?;
+            let expected = hash_from_tile(&parent, &data[position], stored_hash_index(level, tile.n))?;
             if expected != tile_hash(&data[i]) {
                 return Err(TlogError::InconsistentTile);
             }
@@ -740,9 +690,7 @@ impl TileHashPlan {
         self.indexes
             .iter()
             .zip(&self.index_tiles)
-            .map(|(&index, &position)| {
-                hash_from_tile(&self.tiles[position], &data[position], index)
-            })
+            .map(|(&index, &position)| hash_from_tile(&self.tiles[position], &data[position], index))
             .collect()
     }
 }
@@ -781,19 +729,14 @@ impl MemoryLog {
     }
 
     pub fn record(&self, id: u64) -> Option<&[u8]> {
-        self.records
-            .get(usize::try_from(id).ok()?)
-            .map(Vec::as_slice)
+        self.records.get(usize::try_from(id).ok()?).map(Vec::as_slice)
     }
 
     /// Returns the current tree head.
     pub fn tree(&self) -> Tree {
-        let hash = tree_hash(self.len(), self.hashes.as_slice())
-            .expect("a memory log stores every hash its tree needs");
-        Tree {
-            size: self.len(),
-            hash,
-        }
+        let hash =
+            tree_hash(self.len(), self.hashes.as_slice()).expect("a memory log stores every hash its tree needs");
+        Tree { size: self.len(), hash }
     }
 
     /// Returns every tile that exists for the current tree, as Go's server
@@ -891,11 +834,7 @@ mod tests {
         for size in [0, 1, 2, 3, 7, 8, 9, 255, 256, 257, 1000] {
             let (log, leaves) = log_of(size);
             assert_eq!(log.tree().hash, reference_root(&leaves), "size {size}");
-            assert_eq!(
-                stored_hash_count(size),
-                log.hashes.len() as u64,
-                "size {size}"
-            );
+            assert_eq!(stored_hash_count(size), log.hashes.len() as u64, "size {size}");
         }
     }
 
@@ -947,10 +886,7 @@ mod tests {
     fn new_tiles_lists_full_and_partial_tiles() {
         let tiles: Vec<String> = new_tiles(8, 0, 600).iter().map(Tile::path).collect();
         assert_eq!(tiles.len(), 2 + 88 + 2);
-        assert_eq!(
-            &tiles[..3],
-            ["tile/8/0/000", "tile/8/0/001", "tile/8/0/002.p/1"]
-        );
+        assert_eq!(&tiles[..3], ["tile/8/0/000", "tile/8/0/001", "tile/8/0/002.p/1"]);
         assert_eq!(tiles.last().unwrap(), "tile/8/1/000.p/2");
         // Go republishes the current partial tiles even when the size is unchanged.
         let same: Vec<String> = new_tiles(8, 600, 600).iter().map(Tile::path).collect();
@@ -963,10 +899,7 @@ mod tests {
         let text = format_tree(&log.tree());
         assert!(text.starts_with("go.sum database tree\n5\n"));
         assert_eq!(parse_tree(&text).unwrap(), log.tree());
-        assert_eq!(
-            parse_tree(&format!("{text}extra line\n")).unwrap(),
-            log.tree()
-        );
+        assert_eq!(parse_tree(&format!("{text}extra line\n")).unwrap(), log.tree());
         for bad in [
             "go.sum database tree\n05\nAAAA\n",
             "go.sum database tree\n5\n",
@@ -982,10 +915,7 @@ mod tests {
         assert_eq!(msg, b"42\na b h1:x\n\n");
         let mut body = msg.clone();
         body.extend_from_slice(b"rest");
-        assert_eq!(
-            parse_record(&body).unwrap(),
-            (42, &b"a b h1:x\n"[..], &b"rest"[..])
-        );
+        assert_eq!(parse_record(&body).unwrap(), (42, &b"a b h1:x\n"[..], &b"rest"[..]));
         assert!(format_record(1, b"no newline").is_err());
         assert!(format_record(1, b"a\n\nb\n").is_err());
         assert!(parse_record(b"-1\nx\n\n").is_err());
@@ -998,8 +928,7 @@ mod tests {
         for size in [1, 2, 3, 255, 256, 257, 600, 65_537] {
             let (log, leaves) = log_of(size);
             for id in [0, size / 2, size - 1] {
-                let plan =
-                    plan_tile_hashes(log.tree(), TILE_HEIGHT, &[stored_hash_index(0, id)]).unwrap();
+                let plan = plan_tile_hashes(log.tree(), TILE_HEIGHT, &[stored_hash_index(0, id)]).unwrap();
                 let hashes = plan.verify(&fetch(&log, &plan)).unwrap();
                 assert_eq!(hashes, [leaves[id as usize]], "size {size} id {id}");
             }
@@ -1033,18 +962,14 @@ mod tests {
             assert!(plan.verify(&bad).is_err(), "tile {i}");
             let mut short = good.clone();
             short[i].pop();
-            assert!(matches!(
-                plan.verify(&short),
-                Err(TlogError::TileDataLength { .. })
-            ));
+            assert!(matches!(plan.verify(&short), Err(TlogError::TileDataLength { .. })));
         }
     }
 
     #[test]
     fn index_outside_tree_is_rejected() {
         let (log, _) = log_of(3);
-        let err =
-            plan_tile_hashes(log.tree(), TILE_HEIGHT, &[stored_hash_index(0, 3)]).unwrap_err();
+        let err = plan_tile_hashes(log.tree(), TILE_HEIGHT, &[stored_hash_index(0, 3)]).unwrap_err();
         assert!(matches!(err, TlogError::IndexNotInTree { .. }));
     }
 
@@ -1057,10 +982,7 @@ mod tests {
             n: 0,
             width: 3,
         };
-        assert_eq!(
-            log.tile_data(&tile).unwrap(),
-            b"record 0\n\nrecord 1\n\nrecord 2\n\n"
-        );
+        assert_eq!(log.tile_data(&tile).unwrap(), b"record 0\n\nrecord 1\n\nrecord 2\n\n");
         assert_eq!(log.tile_data(&Tile { width: 4, ..tile }), None);
         assert!(log.tile_data(&Tile { width: 2, ..tile }).is_some());
     }

@@ -127,11 +127,7 @@ impl ZipReader {
     /// number of bytes read, which always equals the declared uncompressed size.
     /// Reading stops one byte past the declared size, so an entry that expands
     /// further (a zip bomb) fails after at most that many bytes.
-    pub fn read_entry(
-        &mut self,
-        index: usize,
-        sink: &mut dyn FnMut(&[u8]),
-    ) -> Result<u64, EntryReadError> {
+    pub fn read_entry(&mut self, index: usize, sink: &mut dyn FnMut(&[u8])) -> Result<u64, EntryReadError> {
         let entry = &self.entries[index];
         if entry.is_dir() {
             // Like Go, allow compressed bytes (some writers deflate an empty
@@ -194,10 +190,7 @@ struct DirectoryEnd {
     zip64: bool,
 }
 
-fn read_central_directory<R: Read + Seek>(
-    reader: &mut R,
-    file_size: u64,
-) -> Result<Vec<RawEntry>, ArchiveError> {
+fn read_central_directory<R: Read + Seek>(reader: &mut R, file_size: u64) -> Result<Vec<RawEntry>, ArchiveError> {
     let end = read_directory_end(reader, file_size)?;
 
     // Like Go's archive/zip, trust the end record's position over the stored
@@ -230,10 +223,7 @@ fn read_central_directory<R: Read + Seek>(
     Ok(entries)
 }
 
-fn read_directory_end<R: Read + Seek>(
-    reader: &mut R,
-    file_size: u64,
-) -> Result<DirectoryEnd, ArchiveError> {
+fn read_directory_end<R: Read + Seek>(reader: &mut R, file_size: u64) -> Result<DirectoryEnd, ArchiveError> {
     let tail_len = file_size.min(END_OF_DIRECTORY_LEN + MAX_COMMENT_LEN);
     if tail_len < END_OF_DIRECTORY_LEN {
         return Err(format_error("file is too short to be a zip file"));
@@ -243,8 +233,8 @@ fn read_directory_end<R: Read + Seek>(
     let mut tail = vec![0u8; tail_len as usize];
     reader.read_exact(&mut tail)?;
 
-    let position = find_end_signature(&tail)
-        .ok_or_else(|| format_error("end of central directory record not found"))?;
+    let position =
+        find_end_signature(&tail).ok_or_else(|| format_error("end of central directory record not found"))?;
     let record = &tail[position..position + END_OF_DIRECTORY_LEN as usize];
     let mut end = DirectoryEnd {
         end_offset: tail_start + position as u64,
@@ -277,10 +267,7 @@ fn find_end_signature(tail: &[u8]) -> Option<usize> {
     None
 }
 
-fn find_zip64_end<R: Read + Seek>(
-    reader: &mut R,
-    end_offset: u64,
-) -> Result<Option<u64>, ArchiveError> {
+fn find_zip64_end<R: Read + Seek>(reader: &mut R, end_offset: u64) -> Result<Option<u64>, ArchiveError> {
     let Some(locator_offset) = end_offset.checked_sub(ZIP64_LOCATOR_LEN) else {
         return Ok(None);
     };
@@ -296,11 +283,7 @@ fn find_zip64_end<R: Read + Seek>(
     Ok(Some(le_u64(&locator, 8)))
 }
 
-fn read_zip64_end<R: Read + Seek>(
-    reader: &mut R,
-    offset: u64,
-    end: &mut DirectoryEnd,
-) -> Result<(), ArchiveError> {
+fn read_zip64_end<R: Read + Seek>(reader: &mut R, offset: u64, end: &mut DirectoryEnd) -> Result<(), ArchiveError> {
     let fits = matches!(offset.checked_add(ZIP64_END_LEN), Some(stop) if stop <= end.end_offset);
     if !fits {
         return Err(format_error("zip64 end record is outside the file"));
@@ -381,9 +364,7 @@ fn read_directory_header<R: Read>(reader: &mut R) -> Result<Option<RawEntry>, Ar
     // An uncompressed size of exactly 2^32-1 without zip64 data is plausible
     // (Go accepts it too); a compressed size or offset of that value is not.
     if !found_zip64 && (need_compressed || need_offset) {
-        return Err(format_error(
-            "entry needs zip64 sizes but has no zip64 extra field",
-        ));
+        return Err(format_error("entry needs zip64 sizes but has no zip64 extra field"));
     }
 
     Ok(Some(RawEntry {
@@ -434,9 +415,7 @@ mod tests {
     fn build_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (name, content) in entries {
-            writer
-                .start_file(*name, SimpleFileOptions::default())
-                .unwrap();
+            writer.start_file(*name, SimpleFileOptions::default()).unwrap();
             writer.write_all(content).unwrap();
         }
         writer.finish().unwrap().into_inner()
@@ -474,8 +453,7 @@ mod tests {
         let size = bytes.len() as u64;
         let err = read_central_directory(&mut Cursor::new(bytes), size).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("end of central directory record not found"),
+            err.to_string().contains("end of central directory record not found"),
             "{err}"
         );
     }

@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use zip::write::SimpleFileOptions;
 
 use super::modpath::{check_file_path, check_module_version};
-use super::zipcheck::{
-    clean_path, fold_key, CollisionChecker, EntryRule, MAX_GO_MOD, MAX_LICENSE, MAX_ZIP_FILE,
-};
+use super::zipcheck::{clean_path, fold_key, CollisionChecker, EntryRule, MAX_GO_MOD, MAX_LICENSE, MAX_ZIP_FILE};
 
 /// The file type of a source path, from `lstat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,8 +169,7 @@ pub fn select_files(files: &[SourceFile]) -> FileSelection {
         } else {
             selection.too_large = true;
         }
-        let oversized = (path == "go.mod" && file.size > MAX_GO_MOD)
-            || (path == "LICENSE" && file.size > MAX_LICENSE);
+        let oversized = (path == "go.mod" && file.size > MAX_GO_MOD) || (path == "LICENSE" && file.size > MAX_LICENSE);
         if oversized {
             let rule = if path == "go.mod" {
                 EntryRule::GoModTooLarge
@@ -265,11 +262,7 @@ fn root_go_version(files: &[SourceFile]) -> Option<(u64, u64)> {
         .rev()
         .find(|file| file.path == "go.mod" && file.kind == SourceKind::Regular)?;
     let mut content = Vec::new();
-    root.open()
-        .ok()?
-        .take(MAX_GO_MOD + 1)
-        .read_to_end(&mut content)
-        .ok()?;
+    root.open().ok()?.take(MAX_GO_MOD + 1).read_to_end(&mut content).ok()?;
     parse_go_directive(&String::from_utf8_lossy(&content))
 }
 
@@ -310,8 +303,7 @@ pub fn create_zip<W: Write + Seek>(
     version: &str,
     files: &[SourceFile],
 ) -> Result<FileSelection, BuildError> {
-    check_module_version(module_path, version)
-        .map_err(|reason| BuildError::InvalidModule { reason })?;
+    check_module_version(module_path, version).map_err(|reason| BuildError::InvalidModule { reason })?;
     let selection = select_files(files);
     if selection.too_large {
         return Err(BuildError::TooLarge);
@@ -333,10 +325,7 @@ pub fn create_zip<W: Write + Seek>(
             source,
         };
         writer
-            .start_file(
-                format!("{prefix}{}", file.path),
-                SimpleFileOptions::default(),
-            )
+            .start_file(format!("{prefix}{}", file.path), SimpleFileOptions::default())
             .map_err(write_error)?;
         let mut content = file.open().map_err(read_error)?.take(file.size + 1);
         let copied = io::copy(&mut content, &mut writer).map_err(read_error)?;
@@ -371,12 +360,7 @@ pub fn list_dir(dir: &Path) -> io::Result<DirListing> {
     Ok(listing)
 }
 
-fn walk_dir(
-    dir: &Path,
-    relative: &str,
-    go_version: Option<(u64, u64)>,
-    listing: &mut DirListing,
-) -> io::Result<()> {
+fn walk_dir(dir: &Path, relative: &str, go_version: Option<(u64, u64)>, listing: &mut DirListing) -> io::Result<()> {
     let mut children: Vec<_> = fs::read_dir(dir)?.collect::<io::Result<_>>()?;
     children.sort_by_key(|child| child.file_name());
     for child in children {
@@ -395,17 +379,12 @@ fn walk_dir(
         }
         if metadata.is_dir() {
             if matches!(name.as_str(), ".bzr" | ".git" | ".hg" | ".svn") {
-                listing
-                    .omitted
-                    .push((slash_path, OmitReason::VersionControlDirectory));
+                listing.omitted.push((slash_path, OmitReason::VersionControlDirectory));
                 continue;
             }
-            let has_go_mod =
-                fs::symlink_metadata(path.join("go.mod")).is_ok_and(|meta| !meta.is_dir());
+            let has_go_mod = fs::symlink_metadata(path.join("go.mod")).is_ok_and(|meta| !meta.is_dir());
             if has_go_mod {
-                listing
-                    .omitted
-                    .push((slash_path, OmitReason::SubmoduleDirectory));
+                listing.omitted.push((slash_path, OmitReason::SubmoduleDirectory));
                 continue;
             }
             walk_dir(&path, &slash_path, go_version, listing)?;
@@ -431,11 +410,7 @@ mod tests {
     use crate::verify::zipcheck::check_and_hash_zip;
 
     fn names(files: &[SourceFile], selection: &FileSelection) -> Vec<String> {
-        selection
-            .valid
-            .iter()
-            .map(|&index| files[index].path.clone())
-            .collect()
+        selection.valid.iter().map(|&index| files[index].path.clone()).collect()
     }
 
     #[test]
@@ -452,10 +427,7 @@ mod tests {
     #[test]
     fn go_directive_is_found() {
         assert_eq!(parse_go_directive("module m\n\ngo 1.24\n"), Some((1, 24)));
-        assert_eq!(
-            parse_go_directive("module m\ngo 1.21.3 // comment\n"),
-            Some((1, 21))
-        );
+        assert_eq!(parse_go_directive("module m\ngo 1.21.3 // comment\n"), Some((1, 21)));
         assert_eq!(parse_go_directive("module m\ngo 1.22rc1\n"), Some((1, 22)));
         assert_eq!(parse_go_directive("module m\n"), None);
     }
@@ -494,13 +466,7 @@ mod tests {
         ];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hello.zip");
-        create_zip(
-            File::create(&path).unwrap(),
-            "example.com/hello",
-            "v1.0.0",
-            &files,
-        )
-        .unwrap();
+        create_zip(File::create(&path).unwrap(), "example.com/hello", "v1.0.0", &files).unwrap();
         let report = check_and_hash_zip(&path, "example.com/hello", "v1.0.0").unwrap();
         assert_eq!(report.h1, "h1:pKFu5tHfljqp2Zr9PLlh8XHdPpeGCCxqljPAeAdak0c=");
     }
@@ -508,8 +474,7 @@ mod tests {
     #[test]
     fn create_rejects_invalid_files() {
         let files = vec![SourceFile::from_bytes("GO.MOD", b"module example.com/m\n")];
-        let err =
-            create_zip(Cursor::new(Vec::new()), "example.com/m", "v1.0.0", &files).unwrap_err();
+        let err = create_zip(Cursor::new(Vec::new()), "example.com/m", "v1.0.0", &files).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid file GO.MOD: go.mod files must have lowercase names"
@@ -520,12 +485,8 @@ mod tests {
     fn create_rejects_content_longer_than_listed() {
         let mut file = SourceFile::from_bytes("a.go", b"package a\n");
         file.size = 3;
-        let err =
-            create_zip(Cursor::new(Vec::new()), "example.com/m", "v1.0.0", &[file]).unwrap_err();
-        assert!(
-            matches!(err, BuildError::LargerThanListed { size: 3, .. }),
-            "{err}"
-        );
+        let err = create_zip(Cursor::new(Vec::new()), "example.com/m", "v1.0.0", &[file]).unwrap_err();
+        assert!(matches!(err, BuildError::LargerThanListed { size: 3, .. }), "{err}");
     }
 
     #[test]

@@ -52,9 +52,7 @@ pub enum ZipError {
     Open { path: String, source: io::Error },
     #[error("module zip file is too large ({size} bytes; limit is {MAX_ZIP_FILE} bytes)")]
     ZipTooLarge { size: u64 },
-    #[error(
-        "total uncompressed size of module contents too large (max size is {MAX_ZIP_FILE} bytes)"
-    )]
+    #[error("total uncompressed size of module contents too large (max size is {MAX_ZIP_FILE} bytes)")]
     ContentTooLarge,
     #[error("invalid module zip: {0}")]
     Archive(#[from] ArchiveError),
@@ -73,11 +71,7 @@ pub enum EntryRule {
     NotRelative,
     #[error("{0}")]
     InvalidFilePath(String),
-    #[error(
-        "case-insensitive file name collision: {} and {}",
-        go_quote(first),
-        go_quote(second)
-    )]
+    #[error("case-insensitive file name collision: {} and {}", go_quote(first), go_quote(second))]
     CaseCollision { first: String, second: String },
     #[error("entry {} is both a file and a directory", go_quote(path))]
     FileAndDirectory { path: String },
@@ -109,13 +103,8 @@ enum EntryKind {
 /// All names are checked from the central directory first. Then each entry is
 /// streamed once in fixed-size chunks. Memory stays flat, except for the root
 /// go.mod (at most 16 MiB) and one name and digest per entry.
-pub fn check_and_hash_zip(
-    path: &Path,
-    module_path: &str,
-    version: &str,
-) -> Result<ZipReport, ZipError> {
-    check_module_version(module_path, version)
-        .map_err(|reason| ZipError::InvalidModule { reason })?;
+pub fn check_and_hash_zip(path: &Path, module_path: &str, version: &str) -> Result<ZipReport, ZipError> {
+    check_module_version(module_path, version).map_err(|reason| ZipError::InvalidModule { reason })?;
 
     let open_error = |source| ZipError::Open {
         path: path.display().to_string(),
@@ -165,11 +154,7 @@ fn check_entry_names(entries: &[RawEntry], prefix: &str) -> Result<Vec<EntryKind
     Ok(kinds)
 }
 
-fn check_entry_name(
-    entry: &RawEntry,
-    prefix: &str,
-    collisions: &mut CollisionChecker,
-) -> Result<EntryKind, EntryRule> {
+fn check_entry_name(entry: &RawEntry, prefix: &str, collisions: &mut CollisionChecker) -> Result<EntryKind, EntryRule> {
     let Some(rest) = entry.name.strip_prefix(prefix.as_bytes()) else {
         return Err(EntryRule::MissingPrefix {
             prefix: prefix.to_string(),
@@ -325,12 +310,9 @@ fn fold_char(c: char) -> char {
     let mut index = 0;
     while index < orbit.len() && orbit.len() < 8 {
         let member = orbit[index];
-        for mapped in [
-            single_char(member.to_lowercase()),
-            single_char(member.to_uppercase()),
-        ]
-        .into_iter()
-        .flatten()
+        for mapped in [single_char(member.to_lowercase()), single_char(member.to_uppercase())]
+            .into_iter()
+            .flatten()
         {
             if !orbit.contains(&mapped) {
                 orbit.push(mapped);
@@ -390,13 +372,9 @@ mod tests {
         let mut writer = zip::ZipWriter::new(File::create(&path).unwrap());
         for (name, content) in entries {
             if name.ends_with('/') {
-                writer
-                    .add_directory(*name, SimpleFileOptions::default())
-                    .unwrap();
+                writer.add_directory(*name, SimpleFileOptions::default()).unwrap();
             } else {
-                writer
-                    .start_file(*name, SimpleFileOptions::default())
-                    .unwrap();
+                writer.start_file(*name, SimpleFileOptions::default()).unwrap();
                 writer.write_all(content).unwrap();
             }
         }
@@ -447,9 +425,7 @@ mod tests {
         let report = check(&[(PREFIX, b""), ("example.com/m@v1.0.0/sub/", b"")]).unwrap();
         assert_eq!(report.files, 0);
         let mut expected = Hash1::new();
-        expected
-            .add(PREFIX.as_bytes(), Sha256::digest(b"").into())
-            .unwrap();
+        expected.add(PREFIX.as_bytes(), Sha256::digest(b"").into()).unwrap();
         expected
             .add(b"example.com/m@v1.0.0/sub/", Sha256::digest(b"").into())
             .unwrap();
@@ -477,9 +453,7 @@ mod tests {
         );
         assert_eq!(
             rule_of(check(&[("example.com/m@v1.0.0/../b.go", b"")])),
-            EntryRule::InvalidFilePath(
-                "malformed file path \"../b.go\": invalid path element \"..\"".to_string()
-            )
+            EntryRule::InvalidFilePath("malformed file path \"../b.go\": invalid path element \"..\"".to_string())
         );
         assert_eq!(
             rule_of(check(&[("example.com/m@v1.0.0/nul.txt", b"")])),
@@ -577,10 +551,7 @@ mod tests {
         let mut buffer = io::Cursor::new(Vec::new());
         let mut writer = zip::ZipWriter::new(&mut buffer);
         writer
-            .start_file(
-                "example.com/m@v1.0.0/bomb.txt",
-                SimpleFileOptions::default(),
-            )
+            .start_file("example.com/m@v1.0.0/bomb.txt", SimpleFileOptions::default())
             .unwrap();
         writer.write_all(content).unwrap();
         writer.finish().unwrap();
@@ -589,10 +560,7 @@ mod tests {
         // Patch the uncompressed size in the local header (offset 22) and in the
         // central directory header (offset 24 after its signature).
         bytes[22..26].copy_from_slice(&declared.to_le_bytes());
-        let central = bytes
-            .windows(4)
-            .rposition(|w| w == [0x50, 0x4b, 0x01, 0x02])
-            .unwrap();
+        let central = bytes.windows(4).rposition(|w| w == [0x50, 0x4b, 0x01, 0x02]).unwrap();
         assert_eq!(&bytes[central + 24..central + 28], &actual);
         bytes[central + 24..central + 28].copy_from_slice(&declared.to_le_bytes());
         let path = dir.join("patched.zip");

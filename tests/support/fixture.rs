@@ -15,6 +15,7 @@ use modvault::module::encode_element;
 use tokio::sync::oneshot;
 
 use super::modules::Module;
+use modvault::verify::testing::TestSumdb;
 
 /// A fault to apply to one path.
 #[derive(Clone, Debug)]
@@ -35,6 +36,7 @@ pub enum Fault {
 
 #[derive(Default)]
 struct State {
+    sumdb: Mutex<Option<Arc<Mutex<TestSumdb>>>>,
     files: Mutex<HashMap<String, Bytes>>,
     faults: Mutex<HashMap<String, Fault>>,
     counts: Mutex<HashMap<String, usize>>,
@@ -89,11 +91,7 @@ impl Fixture {
     }
 
     pub fn remove(&self, path: &str) {
-        self.state
-            .files
-            .lock()
-            .unwrap()
-            .remove(path.trim_start_matches('/'));
+        self.state.files.lock().unwrap().remove(path.trim_start_matches('/'));
     }
 
     /// Serves the module's .info, .mod and .zip and adds it to the list.
@@ -118,6 +116,11 @@ impl Fixture {
         files.insert(list_path, Bytes::from(list));
     }
 
+    /// Serves `db` under `/sumdb/<name>/`, as a proxy that supports it.
+    pub fn serve_sumdb(&self, db: Arc<Mutex<TestSumdb>>) {
+        *self.state.sumdb.lock().unwrap() = Some(db);
+    }
+
     pub fn fault(&self, path: &str, fault: Fault) {
         self.state
             .faults
@@ -127,11 +130,7 @@ impl Fixture {
     }
 
     pub fn clear_fault(&self, path: &str) {
-        self.state
-            .faults
-            .lock()
-            .unwrap()
-            .remove(path.trim_start_matches('/'));
+        self.state.faults.lock().unwrap().remove(path.trim_start_matches('/'));
     }
 
     /// Requests received for `path` so far.
@@ -167,19 +166,29 @@ async fn serve(
     headers: HeaderMap,
 ) -> Response {
     let path = uri.path().trim_start_matches('/').to_string();
-    *state
-        .counts
-        .lock()
-        .unwrap()
-        .entry(path.clone())
-        .or_default() += 1;
-    if let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    *state.counts.lock().unwrap().entry(path.clone()).or_default() += 1;
+    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         state.authorization.lock().unwrap().push(auth.to_string());
     }
 
+    let sumdb = state.sumdb.lock().unwrap().clone();
+    if let (Some(db), Some(rest)) = (sumdb, path.strip_prefix("sumdb/")) {
+        let db = db.lock().unwrap();
+        let answer = rest
+            .strip_prefix(db.name())
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(|r| {
+                if r == "supported" {
+                    Some(Vec::new())
+                } else {
+                    db.serve(r)
+                }
+            });
+        return match answer {
+            Some(body) => (StatusCode::OK, body).into_response(),
+            None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+        };
+    }
     let fault = state.faults.lock().unwrap().get(&path).cloned();
     let body = state.files.lock().unwrap().get(&path).cloned();
     if let Some(Fault::Delay(pause)) = fault {
@@ -197,22 +206,14 @@ async fn serve(
     };
 
     match fault {
-        Some(Fault::Status(code)) => {
-            (StatusCode::from_u16(code).unwrap(), "fixture fault\n").into_response()
-        }
+        Some(Fault::Status(code)) => (StatusCode::from_u16(code).unwrap(), "fixture fault\n").into_response(),
         Some(Fault::Stall) => partial_body(body, false),
         Some(Fault::Truncate) => partial_body(body, true),
         Some(Fault::Gzip) => {
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             std::io::Write::write_all(&mut encoder, &body).unwrap();
             let compressed = encoder.finish().unwrap();
-            (
-                StatusCode::OK,
-                [(header::CONTENT_ENCODING, "gzip")],
-                compressed,
-            )
-                .into_response()
+            (StatusCode::OK, [(header::CONTENT_ENCODING, "gzip")], compressed).into_response()
         }
         _ => (StatusCode::OK, body).into_response(),
     }

@@ -39,9 +39,7 @@ impl Proxy {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await
-                .expect("server task")
-                .expect("server stops cleanly");
+            task.await.expect("server task").expect("server stops cleanly");
         }
     }
 
@@ -60,16 +58,14 @@ impl Drop for Proxy {
 
 /// Test settings: short timeouts so fault tests finish quickly.
 pub fn test_config(data_dir: &Path, upstream: &str) -> Config {
-    let mut config = Config::new(
-        data_dir,
-        UpstreamList::parse(upstream).expect("valid upstream"),
-    );
+    let mut config = Config::new(data_dir, UpstreamList::parse(upstream).expect("valid upstream"));
     config.connect_timeout = Duration::from_secs(2);
     config.header_timeout = Duration::from_secs(2);
     config.idle_timeout = Duration::from_millis(500);
     config.total_timeout = Duration::from_secs(20);
     config.retries = 1;
     config.shutdown_timeout = Duration::from_secs(5);
+    config.sumdb = modvault::verify::sumdb::SumdbConfig::Off;
     config
 }
 
@@ -127,11 +123,10 @@ pub fn metric_value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         if metric != name {
             continue;
         }
-        if labels.iter().all(|(k, v)| {
-            label_text
-                .split(',')
-                .any(|pair| pair == format!("{k}=\"{v}\""))
-        }) {
+        if labels
+            .iter()
+            .all(|(k, v)| label_text.split(',').any(|pair| pair == format!("{k}=\"{v}\"")))
+        {
             total += value.parse::<f64>().unwrap_or(0.0);
         }
     }

@@ -23,10 +23,7 @@ impl Module {
             go_mod: Some(format!("module {path}\n\ngo 1.21\n")),
             files: vec![(
                 "doc.go".into(),
-                format!(
-                    "// Package fixture is test data.\npackage {}\n",
-                    package_name(path)
-                ),
+                format!("// Package fixture is test data.\npackage {}\n", package_name(path)),
             )],
             time: "2024-01-02T03:04:05Z".into(),
         }
@@ -43,11 +40,7 @@ impl Module {
     }
 
     pub fn info(&self) -> Vec<u8> {
-        format!(
-            "{{\"Version\":\"{}\",\"Time\":\"{}\"}}",
-            self.version, self.time
-        )
-        .into_bytes()
+        format!("{{\"Version\":\"{}\",\"Time\":\"{}\"}}", self.version, self.time).into_bytes()
     }
 
     pub fn mod_file(&self) -> Vec<u8> {
@@ -55,6 +48,18 @@ impl Module {
             Some(text) => text.clone().into_bytes(),
             None => format!("module {}\n", self.path).into_bytes(),
         }
+    }
+
+    /// Go's `h1:` hash of the zip, as a checksum database records it.
+    pub fn zip_h1(&self) -> String {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), self.zip()).unwrap();
+        modvault::verify::dirhash::hash_zip(file.path()).unwrap()
+    }
+
+    /// Go's `h1:` hash of the .mod file.
+    pub fn mod_h1(&self) -> String {
+        modvault::verify::dirhash::hash_go_mod(&self.mod_file())
     }
 
     pub fn zip(&self) -> Vec<u8> {
@@ -81,11 +86,7 @@ pub fn package_name(path: &str) -> String {
     {
         elements.pop();
     }
-    elements
-        .last()
-        .unwrap()
-        .to_lowercase()
-        .replace(['-', '.'], "_")
+    elements.last().unwrap().to_lowercase().replace(['-', '.'], "_")
 }
 
 /// Builds a zip whose entries are `prefix` + each file name.
@@ -93,12 +94,9 @@ pub fn build_zip(prefix: &str, files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut cursor = std::io::Cursor::new(Vec::new());
     {
         let mut writer = zip::ZipWriter::new(&mut cursor);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         for (name, content) in files {
-            writer
-                .start_file(format!("{prefix}{name}"), options)
-                .unwrap();
+            writer.start_file(format!("{prefix}{name}"), options).unwrap();
             writer.write_all(content).unwrap();
         }
         writer.finish().unwrap();
