@@ -12,6 +12,7 @@
 //! - [`config`]: settings from defaults, TOML, environment and flags.
 
 pub mod cache;
+pub mod commands;
 pub mod config;
 pub mod http;
 pub mod metrics;
@@ -136,6 +137,7 @@ pub async fn serve(
     }
 
     maintenance.abort();
+    let _ = maintenance.await;
     store.flush().await.context("flushing the index failed")?;
     tracing::info!("stopped");
     Ok(())

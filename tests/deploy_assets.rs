@@ -563,7 +563,6 @@ fn dockerfile_command_serves_health_and_landing_page() {
 }
 
 #[test]
-#[ignore = "needs the `modvault healthcheck` subcommand that deploy/Dockerfile's HEALTHCHECK runs"]
 fn dockerfile_healthcheck_follows_server_state() {
     let (mut server, stage) = start_from_dockerfile();
     let healthcheck = stage
@@ -603,7 +602,6 @@ fn dockerfile_healthcheck_follows_server_state() {
 }
 
 #[test]
-#[ignore = "needs the sumdb and nosumdb keys in the settings file, which deploy/modvault.toml lists"]
 fn example_config_file_is_accepted() {
     let config = repo_path("deploy/modvault.toml");
     // Environment variables override the file's listen and data_dir.

@@ -383,6 +383,14 @@ impl Process {
     }
 }
 
+impl Drop for Process {
+    /// Stops the process when a test fails before killing it.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test]
 async fn kill_during_fill_leaves_no_partial_entry() {
     let fixture = Fixture::start().await;

@@ -5,19 +5,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Last-served times (seconds since the Unix epoch) not yet written out.
+/// Last-served times (milliseconds since the Unix epoch) not yet written out.
 #[derive(Default)]
 pub struct AccessLog {
     recent: Mutex<HashMap<String, u64>>,
 }
 
 impl AccessLog {
-    pub fn touch(&self, key: &str, now_secs: u64) {
+    pub fn touch(&self, key: &str, now_ms: u64) {
         let mut recent = self.recent.lock().expect("access log lock");
         match recent.get_mut(key) {
-            Some(time) => *time = now_secs,
+            Some(time) => *time = now_ms,
             None => {
-                recent.insert(key.to_string(), now_secs);
+                recent.insert(key.to_string(), now_ms);
             }
         }
     }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use super::{io_error, kind_of_key, unix_now, FileRecord, Store, StoreError};
+use super::{io_error, kind_of_key, FileRecord, Store, StoreError};
 use crate::module::{decode_element, PathPatterns};
 
 /// What one eviction or orphan pass removed.
@@ -19,7 +19,15 @@ pub struct Removed {
 struct Candidate {
     key: String,
     record: FileRecord,
+    /// Milliseconds since the Unix epoch.
     last_used: u64,
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Decodes the module path of an index key `<path>@<version>/<kind>`.
@@ -31,7 +39,7 @@ fn module_of_key(key: &str) -> Option<String> {
 impl Store {
     /// Records that `key` was served now; costs no disk write.
     pub fn touch(&self, key: &str) {
-        self.access.touch(key, unix_now());
+        self.access.touch(key, unix_now_ms());
     }
 
     /// Writes the recorded access times to the index.
@@ -52,7 +60,9 @@ impl Store {
             .and_then(|v| v.as_ref().try_into().ok())
             .map(u64::from_be_bytes);
         let recent = self.access.get(key);
-        Ok(record.stored_at.max(stored.unwrap_or(0)).max(recent.unwrap_or(0)))
+        Ok((record.stored_at * 1000)
+            .max(stored.unwrap_or(0))
+            .max(recent.unwrap_or(0)))
     }
 
     /// Removes least recently served entries until the store's files take
@@ -193,9 +203,9 @@ mod tests {
         let pinned = put(&store, "corp.example/c", "v1.0.0", 1000).await;
         let newest = put(&store, "example.com/d", "v1.0.0", 1000).await;
         store.access.touch(&old, 1);
-        store.access.touch(&used, unix_now() + 100);
+        store.access.touch(&used, unix_now_ms() + 100_000);
         store.access.touch(&pinned, 1);
-        store.access.touch(&newest, unix_now() + 50);
+        store.access.touch(&newest, unix_now_ms() + 50_000);
         let pins = PathPatterns::parse("corp.example").unwrap();
 
         let removed = store.evict_to(3200, &pins, None).unwrap();

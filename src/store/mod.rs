@@ -242,6 +242,49 @@ impl Store {
         Ok(versions)
     }
 
+    /// Every canonical file record, in key order.
+    pub fn file_entries(&self) -> Result<Vec<(String, FileRecord)>, StoreError> {
+        let mut entries = Vec::new();
+        for item in self.files.iter() {
+            let (key, value) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let record = FileRecord::decode(&key, &value)?;
+            entries.push((key, record));
+        }
+        Ok(entries)
+    }
+
+    /// Drops the record of `key` (the blob stays until garbage collection).
+    pub fn remove_file_record(&self, key: &str) -> Result<(), StoreError> {
+        if let Some(old) = self.files.remove(key.as_bytes())? {
+            let record = FileRecord::decode(key, &old)?;
+            if let Some(kind) = kind_of_key(key) {
+                self.totals.remove(kind, record.size);
+            }
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Mutable records whose keys start with `prefix`.
+    pub fn mutable_entries(&self, prefix: &str) -> Result<Vec<(String, MutableRecord)>, StoreError> {
+        let mut entries = Vec::new();
+        for item in self.mutable.scan_prefix(prefix.as_bytes()) {
+            let (key, value) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let record = MutableRecord::decode(&key, &value)?;
+            entries.push((key, record));
+        }
+        Ok(entries)
+    }
+
+    /// Flushes access times and the index from a blocking thread.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.flush_access_times()?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     pub fn get_mutable(&self, key: &str) -> Result<Option<MutableRecord>, StoreError> {
         match self.mutable.get(key.as_bytes())? {
             Some(value) => Ok(Some(MutableRecord::decode(key, &value)?)),

@@ -115,8 +115,13 @@ impl Sumdb {
         self.client.name()
     }
 
-    pub fn transport(&self) -> &SumdbTransport {
+    pub fn transport(&self) -> &Arc<SumdbTransport> {
         &self.transport
+    }
+
+    /// Module patterns that skip the checksum database.
+    pub fn skip(&self) -> &PathPatterns {
+        &self.skip
     }
 
     /// Reports whether fills of `module` are checked against the database.

@@ -166,6 +166,11 @@ impl SumdbTransport {
         }
     }
 
+    /// Returns the body of `path` for the proof client, from the store or the network.
+    pub async fn fetch(&self, path: &str) -> Result<Bytes, FetchError> {
+        <Self as SumdbFetch>::fetch(self, path).await
+    }
+
     async fn fetch_remote(&self, path: &str) -> Result<Bytes, TransportError> {
         let source = self.route().await;
         match self
