@@ -18,30 +18,6 @@ fn go_available() -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `go` in `dir` with an isolated environment pointed at `proxy`.
-fn go(dir: &Path, home: &Path, proxy: &str, args: &[&str]) -> std::process::Output {
-    Command::new("go")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("GOPATH", home.join("gopath"))
-        .env("GOMODCACHE", home.join("modcache"))
-        .env("GOCACHE", home.join("gocache"))
-        .env("GOENV", "off")
-        .env("GOPROXY", proxy)
-        .env("GOSUMDB", "off")
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPRIVATE", "")
-        .env("GONOPROXY", "")
-        .env("GONOSUMDB", "")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .expect("go runs")
-}
-
 fn fixture_modules() -> Vec<Module> {
     vec![
         Module::new("example.com/Upper/Lib", "v1.0.0")
@@ -89,7 +65,7 @@ require (
 ";
 
 fn clean_module_cache(home: &Path, proxy: &str) {
-    let output = go(home, home, proxy, &["clean", "-modcache"]);
+    let output = support::go(home, home, proxy, "off", "-mod=mod", &["clean", "-modcache"]);
     assert!(
         output.status.success(),
         "go clean -modcache: {}",
@@ -115,9 +91,10 @@ async fn go_build_succeeds_through_modvault_and_offline() {
     std::fs::write(work.path().join("main.go"), MAIN_GO).unwrap();
 
     let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
-    let output = tokio::task::spawn_blocking(move || go(&dir, &home_dir, &base, &["run", "."]))
-        .await
-        .unwrap();
+    let output =
+        tokio::task::spawn_blocking(move || support::go(&dir, &home_dir, &base, "off", "-mod=mod", &["run", "."]))
+            .await
+            .unwrap();
     assert!(
         output.status.success(),
         "go run failed: {}",
@@ -133,7 +110,7 @@ async fn go_build_succeeds_through_modvault_and_offline() {
     let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
     let output = tokio::task::spawn_blocking(move || {
         clean_module_cache(&home_dir, &base);
-        go(&dir, &home_dir, &base, &["run", "."])
+        support::go(&dir, &home_dir, &base, "off", "-mod=mod", &["run", "."])
     })
     .await
     .unwrap();
@@ -159,10 +136,18 @@ async fn go_get_probes_prefixes_and_finds_module() {
     std::fs::write(work.path().join("go.mod"), "module example.com/app\n\ngo 1.21\n").unwrap();
 
     let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
-    let output =
-        tokio::task::spawn_blocking(move || go(&dir, &home_dir, &base, &["get", "example.com/deep/mod/pkg/inner"]))
-            .await
-            .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        support::go(
+            &dir,
+            &home_dir,
+            &base,
+            "off",
+            "-mod=mod",
+            &["get", "example.com/deep/mod/pkg/inner"],
+        )
+    })
+    .await
+    .unwrap();
 
     assert!(
         output.status.success(),

@@ -58,28 +58,6 @@ fn copy_program(to: &Path, with_go_sum: bool) {
     }
 }
 
-fn go_build(dir: &Path, home: &Path, proxy: &str, gosumdb: &str, flags: &str) -> std::process::Output {
-    Command::new("go")
-        .args(["build", "-o", "realprog", "."])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("GOPATH", home.join("gopath"))
-        .env("GOMODCACHE", home.join("modcache"))
-        .env("GOCACHE", home.join("gocache"))
-        .env("GOENV", "off")
-        .env("GOPROXY", proxy)
-        .env("GOSUMDB", gosumdb)
-        .env("GONOSUMDB", "")
-        .env("GOPRIVATE", "")
-        .env("GOFLAGS", flags)
-        .env("GOTOOLCHAIN", "local")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .expect("go runs")
-}
-
 fn clean_module_cache(home: &Path) {
     let clean = Command::new("go")
         .args(["clean", "-modcache"])
@@ -109,9 +87,18 @@ async fn build(work: &Path, home: &Path, proxy: &str, gosumdb: &str, flags: &str
         gosumdb.to_string(),
         flags.to_string(),
     );
-    tokio::task::spawn_blocking(move || go_build(&dir, &home_dir, &base, &gosumdb, &flags))
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || {
+        support::go(
+            &dir,
+            &home_dir,
+            &base,
+            &gosumdb,
+            &flags,
+            &["build", "-o", "realprog", "."],
+        )
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

@@ -416,28 +416,6 @@ fn closed_url() -> String {
     format!("http://{}", listener.local_addr().unwrap())
 }
 
-fn go_build(dir: &Path, home: &Path, proxy: &str, gosumdb: &str) -> Output {
-    Command::new("go")
-        .args(["build", "-o", "app", "."])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("GOPATH", home.join("gopath"))
-        .env("GOMODCACHE", home.join("modcache"))
-        .env("GOCACHE", home.join("gocache"))
-        .env("GOENV", "off")
-        .env("GOPROXY", proxy)
-        .env("GOSUMDB", gosumdb)
-        .env("GOFLAGS", "-mod=mod -modcacherw")
-        .env("GOTOOLCHAIN", "local")
-        .env("GONOSUMDB", "")
-        .env("GOPRIVATE", "")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .expect("go runs")
-}
-
 /// Fills a store with two modules verified by a test checksum database and
 /// exports them; returns the fixture, the database key, the bundle path and
 /// the folder that holds it.
@@ -518,9 +496,18 @@ async fn air_gapped_import_serves_go_without_network() {
     std::fs::write(work.path().join("main.go"), "package main\n\nimport (\n\t\"fmt\"\n\n\tlib \"example.com/Upper/Lib\"\n\t\"example.com/two\"\n)\n\nfunc main() { fmt.Println(lib.Name(), two.Name()) }\n").unwrap();
 
     let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
-    let output = tokio::task::spawn_blocking(move || go_build(&dir, &home_dir, &base, &key))
-        .await
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        support::go(
+            &dir,
+            &home_dir,
+            &base,
+            &key,
+            "-mod=mod -modcacherw",
+            &["build", "-o", "app", "."],
+        )
+    })
+    .await
+    .unwrap();
 
     assert!(
         output.status.success(),

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use modvault::verify::sumdb::SumdbConfig;
@@ -50,29 +48,6 @@ fn modules() -> Vec<Module> {
 const MAIN_GO: &str = "package main\n\nimport (\n\t\"fmt\"\n\n\tlib \"example.com/Upper/Lib\"\n\t\"example.com/incompat\"\n)\n\nfunc main() { fmt.Println(lib.Name(), incompat.Name()) }\n";
 const GO_MOD: &str = "module example.com/app\n\ngo 1.21\n\nrequire (\n\texample.com/Upper/Lib v1.0.0\n\texample.com/incompat v2.0.0+incompatible\n)\n";
 
-fn go_run(dir: &Path, home: &Path, proxy: &str, gosumdb: &str) -> std::process::Output {
-    Command::new("go")
-        .args(["run", "."])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("GOPATH", home.join("gopath"))
-        .env("GOMODCACHE", home.join("modcache"))
-        .env("GOCACHE", home.join("gocache"))
-        .env("GOENV", "off")
-        .env("GOPROXY", proxy)
-        .env("GOSUMDB", gosumdb)
-        .env("GOFLAGS", "-mod=mod -modcacherw")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPRIVATE", "")
-        .env("GONOSUMDB", "")
-        .env("GONOSUMCHECK", "")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .expect("go runs")
-}
-
 #[tokio::test]
 async fn go_verifies_through_modvault_only() {
     let fixture = Fixture::start().await;
@@ -93,9 +68,11 @@ async fn go_verifies_through_modvault_only() {
     let key = db.lock().unwrap().verifier_key();
 
     let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
-    let output = tokio::task::spawn_blocking(move || go_run(&dir, &home_dir, &base, &key))
-        .await
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        support::go(&dir, &home_dir, &base, &key, "-mod=mod -modcacherw", &["run", "."])
+    })
+    .await
+    .unwrap();
 
     assert!(
         output.status.success(),
@@ -232,9 +209,11 @@ async fn tampered_zip_is_refused_and_counted() {
     std::fs::write(work.path().join("main.go"), MAIN_GO).unwrap();
     let key = db.lock().unwrap().verifier_key();
     let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
-    let output = tokio::task::spawn_blocking(move || go_run(&dir, &home_dir, &base, &key))
-        .await
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        support::go(&dir, &home_dir, &base, &key, "-mod=mod -modcacherw", &["run", "."])
+    })
+    .await
+    .unwrap();
     assert!(!output.status.success(), "go must not build with a tampered module");
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("502"),

@@ -15,4 +15,6 @@ pub use escape::{decode_element, encode_element};
 pub use path::{ModulePath, PathError};
 pub use pattern::PathPatterns;
 pub use request::{parse_request_path, FileKind, ProxyRequest};
-pub use semver::{compare, is_pseudo_version, is_valid_version, sort_versions, Version, VersionError};
+pub use semver::{
+    canonical_form, compare, is_pseudo_version, is_valid_version, major_and_build, sort_versions, Version, VersionError,
+};

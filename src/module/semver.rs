@@ -159,6 +159,27 @@ pub fn is_valid_version(v: &str) -> bool {
     parse(v).is_some()
 }
 
+/// Returns the canonical `vMAJ.MIN.PAT[-pre]` form of a valid version, keeping
+/// a `+incompatible` suffix and dropping any other build suffix.
+pub fn canonical_form(v: &str) -> Option<String> {
+    let parsed = parse(v)?;
+    let keep_build = if parsed.build == "+incompatible" {
+        parsed.build
+    } else {
+        ""
+    };
+    Some(format!(
+        "v{}.{}.{}{}{}",
+        parsed.major, parsed.minor, parsed.patch, parsed.prerelease, keep_build
+    ))
+}
+
+/// Returns the major version (`v2`) and build suffix (`+incompatible`) of a
+/// valid version.
+pub fn major_and_build(v: &str) -> Option<(String, &str)> {
+    parse(v).map(|p| (format!("v{}", p.major), p.build))
+}
+
 /// Sorts versions in Go's order, ties (equal but for build suffix) by text.
 pub fn sort_versions(versions: &mut [String]) {
     versions.sort_by(|a, b| compare(a, b).then_with(|| a.cmp(b)));

@@ -218,155 +218,30 @@ fn check_path_major(version: &str, path_major: &str) -> Result<(), String> {
     Err(format!("invalid version: should be {expected}, not {major}"))
 }
 
-/// A parsed semantic version in Go's dialect: a leading `v`, and the
-/// shorthands `vMAJ` and `vMAJ.MIN` when there is no prerelease or build part.
-struct Semver<'a> {
-    major: &'a str,
-    minor: &'a str,
-    patch: &'a str,
-    prerelease: &'a str,
-    build: &'a str,
-}
-
-fn parse_semver(version: &str) -> Option<Semver<'_>> {
-    let rest = version.strip_prefix('v')?;
-    let (major, rest) = parse_number(rest)?;
-    if rest.is_empty() {
-        return Some(Semver {
-            major,
-            minor: "0",
-            patch: "0",
-            prerelease: "",
-            build: "",
-        });
-    }
-    let (minor, rest) = parse_number(rest.strip_prefix('.')?)?;
-    if rest.is_empty() {
-        return Some(Semver {
-            major,
-            minor,
-            patch: "0",
-            prerelease: "",
-            build: "",
-        });
-    }
-    let (patch, mut rest) = parse_number(rest.strip_prefix('.')?)?;
-
-    let mut prerelease = "";
-    if rest.starts_with('-') {
-        let end = rest.find('+').unwrap_or(rest.len());
-        prerelease = &rest[..end];
-        if !identifiers_ok(&prerelease[1..], true) {
-            return None;
-        }
-        rest = &rest[end..];
-    }
-
-    let mut build = "";
-    if rest.starts_with('+') {
-        build = rest;
-        if !identifiers_ok(&build[1..], false) {
-            return None;
-        }
-        rest = "";
-    }
-    if !rest.is_empty() {
-        return None;
-    }
-    Some(Semver {
-        major,
-        minor,
-        patch,
-        prerelease,
-        build,
-    })
-}
-
-fn parse_number(s: &str) -> Option<(&str, &str)> {
-    let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
-    let digits = &s[..end];
-    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
-        return None;
-    }
-    Some((digits, &s[end..]))
-}
-
-fn identifiers_ok(list: &str, no_leading_zero_numbers: bool) -> bool {
-    list.split('.').all(|ident| {
-        let chars_ok = !ident.is_empty() && ident.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        let numeric = ident.bytes().all(|b| b.is_ascii_digit());
-        chars_ok && !(no_leading_zero_numbers && numeric && ident.len() > 1 && ident.starts_with('0'))
-    })
-}
-
 /// Reports whether `version` is a valid semantic version in Go's dialect.
 pub fn semver_is_valid(version: &str) -> bool {
-    parse_semver(version).is_some()
+    crate::module::is_valid_version(version)
 }
 
 /// Returns the canonical `vMAJ.MIN.PAT[-pre]` form, or an empty string for an
 /// invalid version. A `+incompatible` build suffix is kept, and others are dropped.
 pub fn canonical_module_version(version: &str) -> String {
-    let Some(parsed) = parse_semver(version) else {
-        return String::new();
-    };
-    let mut canonical = format!(
-        "v{}.{}.{}{}",
-        parsed.major, parsed.minor, parsed.patch, parsed.prerelease
-    );
-    if parsed.build == "+incompatible" {
-        canonical.push_str("+incompatible");
-    }
-    canonical
+    crate::module::canonical_form(version).unwrap_or_default()
 }
 
 fn semver_major(version: &str) -> String {
-    parse_semver(version).map_or(String::new(), |parsed| format!("v{}", parsed.major))
+    crate::module::major_and_build(version)
+        .map(|(major, _)| major)
+        .unwrap_or_default()
 }
 
 fn semver_build(version: &str) -> &str {
-    parse_semver(version).map_or("", |parsed| parsed.build)
+    crate::module::major_and_build(version)
+        .map(|(_, build)| build)
+        .unwrap_or("")
 }
 
-/// Case-encodes a module path or version for URLs and storage keys: each
-/// uppercase ASCII letter becomes `!` and its lowercase form.
-pub fn escape_case(s: &str) -> String {
-    let mut escaped = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_ascii_uppercase() {
-            escaped.push('!');
-            escaped.push(c.to_ascii_lowercase());
-        } else {
-            escaped.push(c);
-        }
-    }
-    escaped
-}
-
-/// Decodes a case-encoded module path or version (`!` + lowercase letter for
-/// each uppercase letter). Returns `None` for non-ASCII text, a raw uppercase
-/// letter, or a `!` not followed by a lowercase letter.
-pub fn unescape_case(escaped: &str) -> Option<String> {
-    let mut decoded = String::with_capacity(escaped.len());
-    let mut bang = false;
-    for c in escaped.chars() {
-        if !c.is_ascii() || c.is_ascii_uppercase() {
-            return None;
-        }
-        if bang {
-            if !c.is_ascii_lowercase() {
-                return None;
-            }
-            decoded.push(c.to_ascii_uppercase());
-            bang = false;
-        } else if c == '!' {
-            bang = true;
-        } else {
-            decoded.push(c);
-        }
-    }
-    (!bang).then_some(decoded)
-}
+pub use crate::module::{decode_element as unescape_case, encode_element as escape_case};
 
 /// Checks that a version may appear in a URL path element, as Go's
 /// `module.EscapeVersion` does: a valid file name element without `!`.

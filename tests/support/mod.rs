@@ -109,6 +109,32 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Runs the go command in `dir` with an environment isolated in `home`: its
+/// own module and build caches, no go.env file, no private-module patterns,
+/// and the given proxy, checksum database and GOFLAGS.
+pub fn go(dir: &Path, home: &Path, proxy: &str, gosumdb: &str, flags: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("go")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GOPATH", home.join("gopath"))
+        .env("GOMODCACHE", home.join("modcache"))
+        .env("GOCACHE", home.join("gocache"))
+        .env("GOENV", "off")
+        .env("GOPROXY", proxy)
+        .env("GOSUMDB", gosumdb)
+        .env("GOFLAGS", flags)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPRIVATE", "")
+        .env("GONOPROXY", "")
+        .env("GONOSUMDB", "")
+        .env("CGO_ENABLED", "0")
+        .output()
+        .expect("go runs")
+}
+
 /// Reads one counter or gauge sample from a Prometheus text page.
 pub fn metric_value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut total = 0.0;
