@@ -92,7 +92,7 @@ pub async fn build_state_with_clock(config: &Config, clock: Arc<dyn cache::Clock
     Ok(AppState { cache, metrics })
 }
 
-/// The router for a built state.
+/// Builds the router for a built state.
 pub fn app(state: AppState) -> Router {
     http::router(state)
 }

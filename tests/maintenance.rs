@@ -45,7 +45,7 @@ fn blob_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// A module whose zip is about `size` bytes, because its content does not compress.
+/// Builds a module whose zip is about `size` bytes, because its content does not compress.
 fn sized_module(path: &str, size: usize) -> Module {
     let mut state = path.len() as u64 + 0x9e37_79b9;
     let noise: String = (0..size)
@@ -418,7 +418,7 @@ fn closed_url() -> String {
 
 /// Fills a store with two modules verified by a test checksum database and
 /// exports them; returns the fixture, the database key, the bundle path and
-/// the folder that holds it.
+/// the folder that contains it.
 async fn exported_bundle() -> (Fixture, String, std::path::PathBuf, tempfile::TempDir, Vec<Module>) {
     let fixture = Fixture::start().await;
     let db = Arc::new(Mutex::new(TestSumdb::new(DB)));

@@ -1,7 +1,7 @@
 //! Verification against a checksum database that the tests build on
-//! loopback (a generated Ed25519 key, the Merkle tree, tiles and signed notes
-//! in Go's formats), the checksum database served to the real go command,
-//! and the zip rules that refuse malformed zips.
+//! loopback, with a generated Ed25519 key and the Merkle tree, tiles and
+//! signed notes in Go's formats. Also covers the checksum database served to
+//! the real go command, and the zip rules that reject malformed zips.
 
 mod support;
 

@@ -20,7 +20,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to; starts at the current wall time.
+/// A clock that moves only when advanced; it starts at the current wall time.
 pub struct ManualClock {
     now_ms: AtomicU64,
 }

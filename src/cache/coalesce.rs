@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use super::CacheError;
 use crate::store::{FileRecord, MutableRecord};
 
-/// What a fill produces.
+/// The result of a fill.
 #[derive(Debug, Clone)]
 pub enum Filled {
     File(FileRecord),

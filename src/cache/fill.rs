@@ -15,7 +15,7 @@ pub const MAX_MOD_BYTES: u64 = 16 << 20;
 /// Largest accepted .info, list or @latest body.
 pub const MAX_TEXT_BYTES: u64 = 16 << 20;
 
-/// The proxy protocol path of a canonical file, relative to a proxy base.
+/// Builds the proxy protocol path of a canonical file, relative to a proxy base.
 pub fn file_path(module: &ModulePath, version: &Version, kind: FileKind) -> String {
     format!(
         "{}/@v/{}.{}",

@@ -131,7 +131,7 @@ impl Cache {
                         Endpoint::Query => "info",
                     };
                     self.inner.metrics.stale_responses.with_label_values(&[label]).inc();
-                    tracing::warn!(module = %module, key, error = %err, "serving stale answer");
+                    tracing::warn!(module = %module, key, error = %err, "serving stale response");
                     Ok((Some(record), Outcome::Stale))
                 }
                 None => Err(err),
@@ -223,7 +223,7 @@ fn clean_list(body: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The union of the upstream's versions and the stored canonical versions,
+/// Returns the union of the upstream's versions and the stored canonical versions,
 /// sorted in Go's order, without pseudo-versions or duplicates.
 fn merge_list(upstream: &[u8], stored: Vec<String>) -> Vec<u8> {
     let mut versions: Vec<String> = String::from_utf8_lossy(upstream).lines().map(str::to_string).collect();

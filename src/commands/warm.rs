@@ -138,7 +138,7 @@ fn parse_module_version(text: &str, zip: bool) -> Result<Target, String> {
     target(module.trim(), version.trim(), zip)
 }
 
-/// The `require` entries of a go.mod, in single-line and block form.
+/// Returns the `require` entries of a go.mod, in single-line and block form.
 fn requirements(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut in_block = false;
@@ -165,7 +165,7 @@ fn requirements(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The `use` directories of a go.work file.
+/// Returns the `use` directories of a go.work file.
 fn work_uses(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut in_block = false;
@@ -190,7 +190,7 @@ fn unquote(text: &str) -> String {
     text.trim_matches('"').trim_matches('`').to_string()
 }
 
-/// How the warm-up went.
+/// The outcome of a warm-up.
 #[derive(Debug, Default)]
 pub struct WarmReport {
     pub filled: usize,
@@ -198,7 +198,7 @@ pub struct WarmReport {
     pub failed: Vec<(String, String)>,
 }
 
-/// Where the files are filled.
+/// The fill path a warm-up uses.
 pub enum WarmVia {
     /// The fill path of this process, on a data directory.
     Cache(Cache),

@@ -1,4 +1,4 @@
-//! The GOPROXY handler: parse and check the path, answer from the cache, and
+//! The GOPROXY handler: parse and check the path, respond from the cache, and
 //! record the request in the metrics.
 
 use std::time::Instant;
@@ -149,7 +149,7 @@ async fn answer_response(
 }
 
 /// Strips the `/cached-only/` prefix; it and the `Disable-Module-Fetch: true`
-/// header both ask for an answer from the store alone.
+/// header both request a response from the store alone.
 fn fetch_policy<'a>(raw: &'a str, headers: &HeaderMap) -> (&'a str, FetchPolicy) {
     let header_set = headers
         .get("disable-module-fetch")

@@ -15,7 +15,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::store::ServingGuard;
 
-/// Where the bytes of a representation are.
+/// The location of a representation's bytes.
 pub enum Content {
     /// A stored file and the guard that keeps eviction away while it is sent.
     Blob(PathBuf, ServingGuard),
@@ -157,7 +157,7 @@ fn if_range_matches(request: &HeaderMap, etag: &str, modified_secs: u64) -> bool
     }
 }
 
-/// Parses a single `bytes=` range; several ranges are answered whole.
+/// Parses a single `bytes=` range; a request for several ranges gets the whole file.
 fn parse_range(value: &HeaderValue, len: u64) -> RangeRequest {
     let Some(spec) = value.to_str().ok().and_then(|v| v.trim().strip_prefix("bytes=")) else {
         return RangeRequest::Whole;

@@ -13,7 +13,7 @@ use crate::module::{decode_element, ModulePath, Version};
 use crate::sumdb::TransportError;
 use crate::verify::tlog::Tile;
 
-/// Answers `path`, the part after `sumdb/`.
+/// Responds to `path`, the part after `sumdb/`.
 pub async fn handle(state: &AppState, path: &str, headers: &HeaderMap, head: bool) -> (Response, &'static str) {
     let Some(sumdb) = state.cache.sumdb() else {
         return (

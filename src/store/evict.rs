@@ -1,7 +1,7 @@
-//! Keeping the store within a size budget: least recently served entries
-//! go first, never a pinned module and never a blob being sent; blobs no
-//! index entry points to are removed once they are old enough that no fill
-//! can still be about to index them.
+//! Keeping the store within a size budget. Least recently served entries go
+//! first, but never a pinned module or a blob being sent. Blobs that no index
+//! entry points to are removed once they are old enough that no fill can
+//! still be about to index them.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use super::{io_error, kind_of_key, FileRecord, Store, StoreError};
 use crate::module::{decode_element, PathPatterns};
 
-/// What one eviction or orphan pass removed.
+/// Counts of what one eviction or orphan pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Removed {
     pub entries: usize,
