@@ -213,7 +213,7 @@ impl Store {
             })?;
             return FileRecord::decode(key, &current);
         }
-        self.db.flush_async().await?;
+        self.flush_index().await?;
         self.totals.add(kind, record.size);
         Ok(record)
     }
@@ -305,7 +305,7 @@ impl Store {
 
     pub async fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.meta.insert(key.as_bytes(), value)?;
-        self.db.flush_async().await?;
+        self.flush_index().await?;
         Ok(())
     }
 
@@ -325,9 +325,18 @@ impl Store {
         Ok(())
     }
 
+    /// Flushes the index on the blocking pool. sled 0.34's `flush_async` can
+    /// never complete when several calls overlap (spacejam/sled issue 1241),
+    /// and concurrent fills overlap their commits.
+    async fn flush_index(&self) -> Result<(), StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush()).await.expect("the index flush task does not panic")?;
+        Ok(())
+    }
+
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.flush_access_times()?;
-        self.db.flush_async().await?;
+        self.flush_index().await?;
         Ok(())
     }
 }
