@@ -139,6 +139,8 @@ fn parse_module_version(text: &str, zip: bool) -> Result<Target, String> {
 }
 
 /// Returns the `require` entries of a go.mod, in single-line and block form.
+/// NOTE: `replace` and `exclude` directives are not applied, so a replaced
+/// requirement is filled as written.
 fn requirements(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut in_block = false;

@@ -39,7 +39,9 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new().gzip(true).compress_when(compressible))
 }
 
-/// Gzip only whole text answers; zips and partial responses go as stored.
+/// Gzip only whole text responses; zips and partial responses go as stored.
+/// NOTE: a gzip-encoded response keeps the strong `ETag` of the identity
+/// bytes, which RFC 9110 reserves for one representation.
 fn compressible(status: StatusCode, _: axum::http::Version, headers: &HeaderMap, _: &axum::http::Extensions) -> bool {
     if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
         return false;
