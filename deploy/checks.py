@@ -76,7 +76,14 @@ def toml_types(table):
 def check_config(args):
     """Parse the modvault.toml of every rendered ConfigMap and compare its keys
     and value types with the example settings file, which lists every key."""
-    reference = tomllib.loads(Path(args.reference).read_text())
+    reference_text = Path(args.reference).read_text()
+    reference = tomllib.loads(reference_text)
+    # Keys documented but left out so their default applies are written as
+    # "# key = value" lines; they count as known keys too.
+    for line in reference_text.splitlines():
+        match = re.match(r"^# ([a-z_]+ = .+)$", line)
+        if match:
+            reference.update(tomllib.loads(match.group(1)))
     known = toml_types(reference)
     errors = []
     found = 0

@@ -364,10 +364,28 @@ impl ServeArgs {
                         name,
                         &text,
                         problem,
-                        "Write a number with a unit: ms, s, m or h (for example 30s or 10m).",
+                        "Write a whole number with a unit: ms, s, m or h (for example 30s or 10m).",
                     )
                 })?;
+                let may_be_zero = matches!(name, "list_ttl" | "negative_ttl" | "shutdown_timeout");
+                if slot.is_zero() && !may_be_zero {
+                    return Err(ConfigError::new(
+                        name,
+                        &text,
+                        "must be longer than zero",
+                        "Use a positive duration such as 5s.",
+                    ));
+                }
             }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log_level) {
+            let fix = "Use a level such as info or debug, or per-module levels such as info,modvault=debug.";
+            return Err(ConfigError::new(
+                "log_level",
+                &config.log_level.clone(),
+                e.to_string(),
+                fix,
+            ));
         }
         Ok(config)
     }
@@ -508,6 +526,30 @@ mod tests {
         assert!(message.contains("list_ttl"), "{message}");
         assert!(message.contains("\"soon\""), "{message}");
         assert!(message.contains("30s"), "{message}");
+    }
+
+    #[test]
+    fn zero_timeouts_and_bad_log_filter_are_rejected() {
+        let zero = ServeArgs {
+            connect_timeout: Some("0s".into()),
+            ..Default::default()
+        };
+        assert!(zero.resolve().unwrap_err().to_string().contains("connect_timeout"));
+        let gc = ServeArgs {
+            gc_interval: Some("0s".into()),
+            ..Default::default()
+        };
+        assert!(gc.resolve().unwrap_err().to_string().contains("gc_interval"));
+        let ttl = ServeArgs {
+            list_ttl: Some("0s".into()),
+            ..Default::default()
+        };
+        assert!(ttl.resolve().is_ok(), "a zero TTL means always refresh");
+        let filter = ServeArgs {
+            log_level: Some("nonsense=[[".into()),
+            ..Default::default()
+        };
+        assert!(filter.resolve().unwrap_err().to_string().contains("log_level"));
     }
 
     #[test]

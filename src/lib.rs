@@ -51,7 +51,8 @@ pub async fn build_state_with_clock(config: &Config, clock: Arc<dyn cache::Clock
         .await?
         .with_context(|| {
             format!(
-                "cannot open the store in {} (set --data-dir or MODVAULT_DATA_DIR to a writable directory)",
+                "cannot open the store in {}: if another modvault process uses it, stop that process or choose \
+                 another --data-dir / MODVAULT_DATA_DIR; otherwise make the directory writable",
                 config.data_dir.display()
             )
         })?;

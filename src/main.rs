@@ -42,7 +42,7 @@ enum Command {
         /// Fill through a running modvault at this URL instead of opening the data directory
         #[arg(long, value_name = "URL")]
         server: Option<String>,
-        /// Module versions filled at once [default: 8]
+        /// Module versions filled at once
         #[arg(long, default_value_t = 8, value_name = "N")]
         jobs: usize,
         #[command(flatten)]
@@ -78,7 +78,7 @@ enum Command {
         /// URL to probe [default: /healthz on the configured listen address]
         #[arg(long, value_name = "URL")]
         url: Option<String>,
-        /// Connect and response deadline [default: 3s]
+        /// Connect and response deadline, e.g. 3s
         #[arg(long, default_value = "3s", value_name = "DURATION")]
         timeout: String,
         #[command(flatten)]
@@ -115,7 +115,6 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, config)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "modvault failed");
             eprintln!("modvault: {e:#}");
             ExitCode::FAILURE
         }
@@ -173,7 +172,7 @@ fn run_healthcheck(config: &Config, url: Option<&str>, timeout: &str) -> ExitCod
 async fn run_verify(config: Config) -> anyhow::Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     let report = tokio::task::spawn_blocking(move || {
-        let store = commands::open_store(&data_dir)?;
+        let store = commands::open_existing_store(&data_dir)?;
         let report = verify::verify_store(&store)?;
         store.flush_blocking()?;
         anyhow::Ok(report)
@@ -198,7 +197,7 @@ async fn run_verify(config: Config) -> anyhow::Result<ExitCode> {
 
 async fn run_gc(config: Config) -> anyhow::Result<ExitCode> {
     let (evicted, orphans) = tokio::task::spawn_blocking(move || {
-        let store = commands::open_store(&config.data_dir)?;
+        let store = commands::open_existing_store(&config.data_dir)?;
         gc::collect(&store, &config)
     })
     .await??;
@@ -217,7 +216,7 @@ async fn run_stats(config: Config, server: Option<String>) -> anyhow::Result<Exi
     match &local {
         Ok(totals) => print!("{}", stats::render_store(totals)),
         Err(e) if server.is_none() => return Err(anyhow!("{e:#}")),
-        Err(_) => println!("store:          held by the running server; totals below come from its metrics"),
+        Err(e) => println!("store:          not readable here ({e:#}); totals below come from the server's metrics"),
     }
     if let Some(base) = server {
         let url = format!("{}/metrics", base.trim_end_matches('/'));
@@ -304,7 +303,7 @@ async fn run_export(
     keys.sort();
     keys.dedup();
     if keys.is_empty() {
-        bail!("nothing to export: give inputs, --all or --pattern");
+        bail!("nothing to export: the store has no module matching the inputs, --all or --pattern");
     }
 
     let sumdb = match (state.cache.sumdb(), &config.sumdb) {

@@ -220,13 +220,24 @@ async fn gc_and_stats_commands_report_the_store() {
     }
     let held = modvault(data.path(), &["stats", "--server", &proxy.base]);
     assert!(held.status.success(), "{}", text(&held));
-    assert!(text(&held).contains("held by the running server"), "{}", text(&held));
+    assert!(
+        text(&held).contains("totals below come from the server's metrics"),
+        "{}",
+        text(&held)
+    );
     assert!(text(&held).contains("hit ratio:"), "{}", text(&held));
     proxy.stop().await;
 
     let orphan = data.path().join("blobs/ab").join("cd".repeat(31));
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::write(&orphan, b"left behind").unwrap();
+    let typo = modvault(&data.path().join("typo"), &["verify"]);
+    assert_eq!(typo.status.code(), Some(1), "{}", text(&typo));
+    assert!(text(&typo).contains("no modvault store"), "{}", text(&typo));
+    assert!(
+        !data.path().join("typo").exists(),
+        "a mistyped data directory is not created"
+    );
     let gc = modvault(data.path(), &["gc"]);
     assert!(gc.status.success(), "{}", text(&gc));
     assert!(text(&gc).contains("removed 1 orphan blobs (11 bytes)"), "{}", text(&gc));
@@ -391,6 +402,11 @@ async fn offline_and_cache_only_answer_from_store() {
     let list = http.get(proxy.url("example.com/hello/@v/list")).send().await.unwrap();
     assert_eq!(list.text().await.unwrap(), "v1.0.0\nv1.1.0\nv1.2.0-rc.1\n");
     let latest = http.get(proxy.url("example.com/hello/@latest")).send().await.unwrap();
+    assert_eq!(
+        latest.headers()["cache-control"],
+        "public, max-age=60",
+        "@latest is never immutable"
+    );
     assert_eq!(
         latest.bytes().await.unwrap().as_ref(),
         new.info().as_slice(),

@@ -349,6 +349,7 @@ async fn sumdb_endpoint_caches_lookups_and_serves_stale_latest() {
         .unwrap();
     assert_eq!(lookup.status(), StatusCode::OK);
     assert_eq!(lookup.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(lookup.headers()["x-cache"], "MISS");
     let body = lookup.text().await.unwrap();
     assert!(
         body.contains(&format!("example.com/hello v1.0.0 {}", module.zip_h1())),
@@ -381,6 +382,8 @@ async fn sumdb_endpoint_caches_lookups_and_serves_stale_latest() {
     let stale = http.get(proxy.url(&format!("sumdb/{DB}/latest"))).send().await.unwrap();
     assert_eq!(stale.status(), StatusCode::OK);
     assert!(stale.headers()["warning"].to_str().unwrap().starts_with("110"));
+    assert_eq!(stale.headers()["x-cache"], "STALE");
+    assert_eq!(stale.headers()["cache-control"], "no-cache");
     assert_eq!(stale.bytes().await.unwrap(), latest);
 }
 
@@ -475,4 +478,33 @@ async fn zip_bomb_and_case_collision_are_refused() {
         3.0
     );
     assert_eq!(std::fs::read_dir(data.path().join("tmp")).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn unreachable_upstream_never_diverts_to_database_url() {
+    let database = Fixture::start().await;
+    let db = Arc::new(Mutex::new(TestSumdb::new(DB)));
+    let module = Module::new("example.com/hello", "v1.0.0");
+    record(&db, &module);
+    database.serve_sumdb(db.clone());
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path(), &closed_url());
+    config.sumdb = sumdb_setting(&db, &format!("{}/sumdb/{DB}", database.base));
+    let proxy = start_proxy(config).await;
+    let http = client();
+
+    for _ in 0..3 {
+        let lookup = http
+            .get(proxy.url(&format!("sumdb/{DB}/lookup/example.com/hello@v1.0.0")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(lookup.status(), StatusCode::BAD_GATEWAY);
+    }
+
+    assert_eq!(
+        database.total_count(),
+        0,
+        "the database's own URL is only for upstreams that do not support it"
+    );
 }

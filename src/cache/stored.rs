@@ -16,7 +16,7 @@ impl Cache {
         let reason = if self.inner.settings.offline {
             "modvault is offline and does not have it"
         } else {
-            "not in the cache, and this request disabled fetching"
+            "not in the store, and this request disabled fetching"
         };
         let missing = |what: String| CacheError::NotCached(format!("{what}: {reason}"));
 
@@ -25,7 +25,7 @@ impl Cache {
                 let key = file_key(module, version, *kind);
                 let record = store
                     .get_file(&key)?
-                    .ok_or_else(|| missing(format!("{module}@{version} .{}", kind.extension())))?;
+                    .ok_or_else(|| missing(format!("{module}@{version}.{}", kind.extension())))?;
                 store.touch(&key);
                 Ok(Answer::File {
                     record,
@@ -54,11 +54,11 @@ impl Cache {
                 let record = store
                     .get_file(&key)?
                     .ok_or_else(|| missing(format!("{module}@latest")))?;
-                Ok(Answer::File {
-                    record,
-                    kind: FileKind::Info,
-                    outcome: Outcome::Hit,
-                })
+                let path = store.blob_path(&record.sha256);
+                let body = std::fs::read(&path).map_err(|source| crate::store::StoreError::Io { path, source })?;
+                // @latest changes as versions arrive, so it is served like a
+                // list (short cache lifetime), not like the immutable .info.
+                Ok(self.stored_body(Bytes::from(body), "application/json"))
             }
             ProxyRequest::Query(module, query) => {
                 let key = format!("query:{}@{}", module.encoded(), encode_element(query));

@@ -17,7 +17,21 @@ use anyhow::Context;
 
 use crate::store::Store;
 
-/// Opens the store of a command, explaining the usual cause of failure.
+/// Opens an existing store for a command that reads it; a data directory
+/// without an index is an error, so a mistyped --data-dir is not mistaken
+/// for an empty store.
+pub fn open_existing_store(data_dir: &Path) -> anyhow::Result<Store> {
+    if !data_dir.join("index").is_dir() {
+        anyhow::bail!(
+            "no modvault store in {} (it has no index/ folder); check --data-dir or MODVAULT_DATA_DIR",
+            data_dir.display()
+        );
+    }
+    open_store(data_dir)
+}
+
+/// Opens the store of a command, creating it if needed, and explains the
+/// usual cause of failure.
 pub fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
     Store::open(data_dir).with_context(|| {
         format!(

@@ -48,15 +48,26 @@ pub async fn handle(state: &AppState, path: &str, headers: &HeaderMap, head: boo
                 } else {
                     "text/plain; charset=utf-8"
                 },
-                cache_control: if body.immutable {
+                cache_control: if body.stale {
+                    "no-cache"
+                } else if body.immutable {
                     "public, max-age=31536000, immutable"
                 } else {
                     "public, max-age=60"
                 },
             };
-            let outcome = if body.stale { "stale" } else { "hit" };
+            let (outcome, label) = if body.stale {
+                ("stale", "STALE")
+            } else if body.fetched {
+                ("miss", "MISS")
+            } else {
+                ("hit", "HIT")
+            };
             match representation.respond(headers, head).await {
                 Ok(mut response) => {
+                    response
+                        .headers_mut()
+                        .insert("x-cache", HeaderValue::from_static(label));
                     if body.stale {
                         response.headers_mut().insert(
                             header::WARNING,

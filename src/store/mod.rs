@@ -330,7 +330,9 @@ impl Store {
     /// and concurrent fills overlap their commits.
     async fn flush_index(&self) -> Result<(), StoreError> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush()).await.expect("the index flush task does not panic")?;
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .expect("the index flush task does not panic")?;
         Ok(())
     }
 

@@ -27,6 +27,9 @@ pub struct SumdbBody {
     /// Whether the body can never change (a lookup that succeeded, a full tile).
     pub immutable: bool,
     pub stale: bool,
+    /// Whether this request fetched the body (a miss) rather than reading it
+    /// from the store.
+    pub fetched: bool,
     pub fetched_at_ms: u64,
 }
 
@@ -39,6 +42,18 @@ pub enum TransportError {
     #[error("{0}")]
     Timeout(String),
 }
+
+/// Where checksum database requests go.
+enum Route {
+    Undecided,
+    Decided(Source),
+    /// Every upstream failed the `supported` check; no request is sent until
+    /// this clock time (milliseconds).
+    FailedUntil(u64),
+}
+
+/// How long a failed `supported` check keeps requests from going out.
+const ROUTE_RETRY_MS: u64 = 30_000;
 
 /// How a path is cached.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -64,7 +79,7 @@ pub struct SumdbTransport {
     clock: Arc<dyn Clock>,
     ttl: Duration,
     offline: bool,
-    route: tokio::sync::Mutex<Option<Source>>,
+    route: tokio::sync::Mutex<Route>,
     missing: Mutex<HashMap<String, u64>>,
 }
 
@@ -84,7 +99,7 @@ impl SumdbTransport {
             clock: context.clock,
             ttl: context.ttl,
             offline: context.offline,
-            route: tokio::sync::Mutex::new(None),
+            route: tokio::sync::Mutex::new(Route::Undecided),
             missing: Mutex::new(HashMap::new()),
         }
     }
@@ -111,6 +126,7 @@ impl SumdbTransport {
                     body: Bytes::from(record.body.clone()),
                     immutable: life == Lifetime::Forever,
                     stale: false,
+                    fetched: false,
                     fetched_at_ms: record.fetched_at_ms,
                 });
             }
@@ -140,6 +156,7 @@ impl SumdbTransport {
                     body,
                     immutable: life == Lifetime::Forever,
                     stale: false,
+                    fetched: true,
                     fetched_at_ms: now,
                 })
             }
@@ -158,6 +175,7 @@ impl SumdbTransport {
                         body: Bytes::from(record.body),
                         immutable: false,
                         stale: true,
+                        fetched: false,
                         fetched_at_ms: record.fetched_at_ms,
                     })
                 }
@@ -172,7 +190,7 @@ impl SumdbTransport {
     }
 
     async fn fetch_remote(&self, path: &str) -> Result<Bytes, TransportError> {
-        let source = self.route().await;
+        let source = self.route().await?;
         match self
             .upstream
             .fetch_from(&source, path, FetchKind::Sumdb, MAX_BODY)
@@ -190,15 +208,25 @@ impl SumdbTransport {
         }
     }
 
-    /// Picks the first upstream that answers 200 on `sumdb/<name>/supported`,
-    /// else the database's own URL. The choice is kept once an upstream
-    /// answered; after upstream errors it is made again on the next call.
-    async fn route(&self) -> Source {
+    /// Picks the first upstream that answers 200 on `sumdb/<name>/supported`.
+    /// The database's own URL is used only when every upstream answers
+    /// 404/410 (or none is an HTTP proxy), as the go command does: an
+    /// unreachable upstream is a failure, never a reason to go elsewhere, and
+    /// it is not probed again for 30 seconds.
+    async fn route(&self) -> Result<Source, TransportError> {
         let mut route = self.route.lock().await;
-        if let Some(source) = route.as_ref() {
-            return source.clone();
+        match &*route {
+            Route::Decided(source) => return Ok(source.clone()),
+            Route::FailedUntil(until) if self.clock.now_ms() < *until => {
+                return Err(TransportError::Failed(format!(
+                    "checksum database {}: no upstream could be reached for it recently",
+                    self.name
+                )));
+            }
+            _ => {}
         }
-        let mut errors = false;
+
+        let mut failure = None;
         for entry in &self.upstream.list().entries {
             let Source::Http { base, credentials } = &entry.source else {
                 continue;
@@ -217,21 +245,23 @@ impl SumdbTransport {
             {
                 Ok(_) => {
                     tracing::info!(database = %self.name, upstream = %entry.source, "checksum database reached through upstream");
-                    *route = Some(candidate.clone());
-                    return candidate;
+                    *route = Route::Decided(candidate.clone());
+                    return Ok(candidate);
                 }
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => {
                     tracing::warn!(database = %self.name, upstream = %entry.source, error = %e, "checking upstream checksum database support failed");
-                    errors = true;
+                    failure = Some(e);
                 }
             }
         }
-        tracing::info!(database = %self.name, url = %self.direct, "checksum database reached directly");
-        if !errors {
-            *route = Some(self.direct.clone());
+        if let Some(e) = failure {
+            *route = Route::FailedUntil(self.clock.now_ms() + ROUTE_RETRY_MS);
+            return Err(TransportError::Failed(format!("checksum database {}: {e}", self.name)));
         }
-        self.direct.clone()
+        tracing::info!(database = %self.name, url = %self.direct, "checksum database reached directly");
+        *route = Route::Decided(self.direct.clone());
+        Ok(self.direct.clone())
     }
 }
 
