@@ -1,17 +1,16 @@
-//! Index lookups in a store that holds 100 000 versions: 1 000 modules with
-//! 100 versions each, every version with an `.info` and a `.mod` record.
+//! Index lookups in a store that contains 100 000 versions: 1 000 modules
+//! with 100 versions each, every version with an `.info` and a `.mod` record.
 //!
 //! The store is built once through the public write path (`new_blob`,
 //! `finish`, `commit_file`) and kept in `$MODVAULT_BENCH_DATA/store-100k`,
 //! by default a bench-data folder beside the checkout, because a build
-//! fsyncs every blob and takes minutes. `benches/memory/run.sh` starts the
+//! fsyncs every blob and takes minutes. `benches/memory/run.py` starts the
 //! real server on the same store to measure startup time and memory.
 //!
 //! `MODVAULT_BENCH_POPULATE_ONLY=1 cargo bench --bench store` builds the
 //! store (when missing) and exits without measuring.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{black_box, BenchmarkId, Criterion};
@@ -20,15 +19,10 @@ use modvault::store::{file_key, Store};
 
 const MODULES: usize = 1_000;
 const VERSIONS_PER_MODULE: usize = 100;
-/// Fills running at once while building; fsyncs dominate, so they overlap.
-const PARALLEL_FILLS: usize = 64;
 
 fn module_path(index: usize) -> ModulePath {
-    ModulePath::parse(&format!(
-        "github.com/bench-org{}/Service{index:04}",
-        index % 37
-    ))
-    .expect("generated module paths are valid")
+    ModulePath::parse(&format!("github.com/bench-org{}/Service{index:04}", index % 37))
+        .expect("generated module paths are valid")
 }
 
 fn version(index: usize) -> Version {
@@ -69,10 +63,7 @@ async fn commit_version(store: Store, module_index: usize, version_index: usize)
     let module = module_path(module_index);
     let version = version(version_index);
     let bodies = [
-        (
-            FileKind::Info,
-            info_body(module_index, version_index, &version),
-        ),
+        (FileKind::Info, info_body(module_index, version_index, &version)),
         (FileKind::Mod, mod_body(&module, module_index, &version)),
     ];
     for (kind, body) in bodies {
@@ -80,10 +71,7 @@ async fn commit_version(store: Store, module_index: usize, version_index: usize)
         blob.write(body.as_bytes()).await.expect("blob writes");
         let blob = blob.finish().await.expect("blob finishes");
         let key = file_key(&module, &version, kind);
-        store
-            .commit_file(&key, kind, blob, None)
-            .await
-            .expect("record commits");
+        store.commit_file(&key, kind, blob, None).await.expect("record commits");
     }
 }
 
@@ -97,7 +85,7 @@ fn ensure_store(dir: &Path) -> Store {
         std::fs::remove_dir_all(dir).expect("an incomplete benchmark store is removable");
     }
     eprintln!(
-        "building a store of {} versions in {} (once; takes minutes)",
+        "building a store of {} versions in {} (once, takes minutes)",
         MODULES * VERSIONS_PER_MODULE,
         dir.display()
     );
@@ -105,23 +93,14 @@ fn ensure_store(dir: &Path) -> Store {
     let store = Store::open(dir).expect("the benchmark store opens");
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     runtime.block_on(async {
-        let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL_FILLS));
-        let mut tasks = tokio::task::JoinSet::new();
         for module_index in 0..MODULES {
             for version_index in 0..VERSIONS_PER_MODULE {
-                let permit = limit.clone().acquire_owned().await.expect("semaphore open");
-                let store = store.clone();
-                tasks.spawn(async move {
-                    commit_version(store, module_index, version_index).await;
-                    drop(permit);
-                });
+                commit_version(store.clone(), module_index, version_index).await;
             }
-            while tasks.try_join_next().is_some() {}
             if module_index % 100 == 99 {
                 eprintln!("  {} modules stored", module_index + 1);
             }
         }
-        while tasks.join_next().await.is_some() {}
         store.flush().await.expect("index flushes");
     });
     std::fs::write(&complete, b"").expect("the completion marker writes");
@@ -134,18 +113,11 @@ fn lookups(c: &mut Criterion, store: &Store) {
         .map(|i| {
             let module = (i * 7919) % MODULES;
             let version_index = (i * 104_729) % VERSIONS_PER_MODULE;
-            let kind = if i % 2 == 0 {
-                FileKind::Info
-            } else {
-                FileKind::Mod
-            };
+            let kind = if i % 2 == 0 { FileKind::Info } else { FileKind::Mod };
             file_key(&module_path(module), &version(version_index), kind)
         })
         .collect();
-    let misses: Vec<String> = hits
-        .iter()
-        .map(|key| key.replace("/info", "/zip"))
-        .collect();
+    let misses: Vec<String> = hits.iter().map(|key| key.replace("/info", "/zip")).collect();
 
     let mut group = c.benchmark_group("store with 100000 versions");
     for (name, keys) in [("get_file hit", &hits), ("get_file miss", &misses)] {

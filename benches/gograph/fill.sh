@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Fills the go command benchmarks' data ONCE: starts modvault on loopback with
-# the machine's Go module proxy (the first http(s) entry of `go env GOPROXY`)
-# as its upstream, and lets the go command download the module graph of the
-# program in this folder through it. Keeps in $BENCH_DATA/gograph:
+# Fills the go command benchmarks' data ONCE. Starts modvault on loopback
+# with the machine's Go module proxy (the first http(s) entry of
+# `go env GOPROXY`) as its upstream. Then the go command downloads the module
+# graph of the program in this folder through it. Keeps in $BENCH_DATA/gograph:
 #   modvault-data/  the filled modvault store (reused by the warm benchmark)
 #   gomodcache/     the go command's module cache from that pass; its
 #                   cache/download folder is the file:// floor and the

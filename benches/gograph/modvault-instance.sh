@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Starts or stops one modvault for hyperfine's --prepare and --cleanup steps,
-# which run in their own shells: `start PORT DATA_DIR UPSTREAM [fresh]` (with
-# `fresh`, the data directory is emptied first) and `stop PORT`. The PID is
-# kept in /tmp/modvault-bench-PORT.pid.
+# Starts or stops one modvault from hyperfine's --prepare step, which runs in
+# its own shell: `start PORT DATA_DIR UPSTREAM [fresh]` (with `fresh`, the
+# data directory is emptied first) and `stop PORT`. The PID is
+# kept in /tmp/modvault-bench-PORT.pid. The checksum database is off, as for
+# the go command in these runs: the loopback upstream does not serve one,
+# and the go command still checks every download against go.sum.
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 trap - EXIT
@@ -27,7 +29,7 @@ case $command in
     fi
     mkdir -p "$data_dir"
     "$MODVAULT_BIN" serve --listen "127.0.0.1:$port" --data-dir "$data_dir" \
-      --upstream "$upstream" --log-level warn >>"$data_dir.log" 2>&1 &
+      --upstream "$upstream" --sumdb off --log-level warn >>"$data_dir.log" 2>&1 &
     echo $! >"$pid_file"
     wait_http "$port" healthz
     ;;

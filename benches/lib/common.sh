@@ -34,12 +34,12 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Waits until http://127.0.0.1:PORT/PATH answers, for at most 30 s.
+# Waits until http://127.0.0.1:PORT/PATH responds, for at most 30 s.
 wait_http() {
   local port=$1 path=${2:-}
   local deadline=$((SECONDS + 30))
   until curl -s -o /dev/null "http://127.0.0.1:$port/$path"; do
-    [ $SECONDS -lt $deadline ] || die "nothing answers on 127.0.0.1:$port after 30 s"
+    [ $SECONDS -lt $deadline ] || die "no HTTP response on 127.0.0.1:$port after 30 s"
     sleep 0.05
   done
 }
@@ -97,39 +97,15 @@ stop_pid() {
   STARTED_PIDS=("${kept[@]}")
 }
 
-# Starts nginx on a free port serving the directory $1 as static files, with
-# its own prefix under $2; sets NGINX_PORT and NGINX_PID. The settings are the
-# ones a static file server is usually given: sendfile, keep-alive, one
-# worker per core, no access log.
+# Starts nginx on a free port, serving the directory $1 as static files with
+# the prefix $2 and the config from nginx.conf.in. Sets NGINX_PORT and
+# NGINX_PID.
 start_nginx() {
   local root=$1 prefix=$2
   NGINX_PORT=$(free_port)
   mkdir -p "$prefix/logs" "$prefix/tmp"
-  cat >"$prefix/nginx.conf" <<CONF
-worker_processes auto;
-daemon off;
-pid $prefix/nginx.pid;
-error_log $prefix/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_temp_path $prefix/tmp/body;
-  proxy_temp_path $prefix/tmp/proxy;
-  fastcgi_temp_path $prefix/tmp/fastcgi;
-  uwsgi_temp_path $prefix/tmp/uwsgi;
-  scgi_temp_path $prefix/tmp/scgi;
-  types { application/zip zip; application/json info; text/plain mod; }
-  default_type text/plain;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    root $root;
-  }
-}
-CONF
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@ROOT@|$root|g" \
+    "$REPO/benches/lib/nginx.conf.in" >"$prefix/nginx.conf"
   nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" &
   NGINX_PID=$!
   STARTED_PIDS+=("$NGINX_PID")

@@ -100,13 +100,10 @@ impl Representation {
 }
 
 async fn blob_body(path: &std::path::Path, start: u64, length: u64, guard: ServingGuard) -> std::io::Result<Body> {
-    let mut file = tokio::fs::File::open(path).await?;
     if length <= 64 * 1024 {
-        let mut buffer = vec![0u8; length as usize];
-        file.seek(SeekFrom::Start(start)).await?;
-        file.read_exact(&mut buffer).await?;
-        return Ok(Body::from(buffer));
+        return small_blob_body(path.to_path_buf(), start, length).await;
     }
+    let mut file = tokio::fs::File::open(path).await?;
     if start > 0 {
         file.seek(SeekFrom::Start(start)).await?;
     }
@@ -116,6 +113,21 @@ async fn blob_body(path: &std::path::Path, start: u64, length: u64, guard: Servi
         chunk
     });
     Ok(Body::from_stream(guarded))
+}
+
+/// Reads a small blob in one trip to the blocking pool; `tokio::fs` would
+/// take one trip each for the open, the seek and the read.
+async fn small_blob_body(path: PathBuf, start: u64, length: u64) -> std::io::Result<Body> {
+    let buffer = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::open(&path)?;
+        let mut buffer = vec![0u8; length as usize];
+        file.read_exact_at(&mut buffer, start)?;
+        Ok(buffer)
+    })
+    .await
+    .expect("the blob read task does not panic")?;
+    Ok(Body::from(buffer))
 }
 
 /// `If-None-Match` wins over `If-Modified-Since`, as RFC 9110 requires.

@@ -143,7 +143,11 @@ fn compare_prerelease(a: &str, b: &str) -> Ordering {
 /// Compares two version strings the way `semver.Compare` does: an invalid
 /// version sorts before every valid one, and build suffixes are ignored.
 pub fn compare(a: &str, b: &str) -> Ordering {
-    match (parse(a), parse(b)) {
+    compare_parsed(&parse(a), &parse(b))
+}
+
+fn compare_parsed(a: &Option<Parsed<'_>>, b: &Option<Parsed<'_>>) -> Ordering {
+    match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Less,
         (Some(_), None) => Ordering::Greater,
@@ -182,7 +186,12 @@ pub fn major_and_build(v: &str) -> Option<(String, &str)> {
 
 /// Sorts versions in Go's order, ties (equal but for build suffix) by text.
 pub fn sort_versions(versions: &mut [String]) {
-    versions.sort_by(|a, b| compare(a, b).then_with(|| a.cmp(b)));
+    // Parse every version once, not twice per comparison.
+    let parsed: Vec<Option<Parsed<'_>>> = versions.iter().map(|v| parse(v)).collect();
+    let mut order: Vec<usize> = (0..versions.len()).collect();
+    order.sort_by(|&i, &j| compare_parsed(&parsed[i], &parsed[j]).then_with(|| versions[i].cmp(&versions[j])));
+    let sorted: Vec<String> = order.iter().map(|&i| versions[i].clone()).collect();
+    versions.clone_from_slice(&sorted);
 }
 
 /// Reports whether `v` is a pseudo-version such as

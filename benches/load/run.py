@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Hit path under load: modvault against nginx serving the same files.
+
+Generates the module folder (gen_modules.py) and fills modvault from it once
+through `--upstream file:///DIR`. Then it restarts modvault with the
+upstream off, so that every response is a hit, starts nginx on the same
+folder, and measures both in the same run, alternating the servers each
+round. `--modvault NAME=BINARY` adds other modvault builds to the same run,
+for example one with a proposed change. It measures:
+
+- small files (.info and .mod): requests/s and p50/p99 latency with wrk at
+  full load, without Accept-Encoding and with `Accept-Encoding: gzip` (which
+  the go command's HTTP client sends), and p99 with oha at half of nginx's
+  peak rate (without Accept-Encoding);
+- large zips (20-50 MiB): MB/s with wrk.
+
+Also records each server's CPU time per request, which is less noisy than
+the rates on a shared machine. Writes $BENCH_DATA/results/load.json.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import servers  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "paths.lua"
+
+
+def run_wrk(server, paths_file, connections, seconds, headers=()):
+    """Run wrk against one server; return its totals plus rates and CPU time."""
+    cpu_before = servers.cpu_seconds(server["pid"])
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA)]
+    for header in headers:
+        command += ["-H", header]
+    command += [f"http://127.0.0.1:{server['port']}", "--", str(paths_file)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = servers.cpu_seconds(server["pid"]) - cpu_before
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    if result["errors"]:
+        servers.log(f"warning: {result['errors']} failed requests or non-2xx answers on port {server['port']}")
+    seconds_run = result["duration_us"] / 1e6
+    result["requests_per_s"] = result["requests"] / seconds_run
+    result["mb_per_s"] = result["bytes"] / seconds_run / 1e6
+    result["server_cpu_us_per_request"] = cpu * 1e6 / max(result["requests"], 1)
+    return result
+
+
+def run_oha_at_rate(server, urls_file, rate, seconds):
+    """Run oha at a fixed rate, correcting for coordinated omission; return latencies in µs."""
+    command = [
+        "oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", "64",
+        "-q", str(int(rate)), "--latency-correction", "-H", "Accept-Encoding: identity",
+        "--urls-from-file", str(urls_file),
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    report = json.loads(output)
+    percentiles = report["latencyPercentiles"]
+    statuses = report.get("statusCodeDistribution", {})
+    return {
+        "requests_per_s": report["summary"]["requestsPerSec"],
+        "p50_us": percentiles["p50"] * 1e6,
+        "p99_us": percentiles["p99"] * 1e6,
+        "non_200": sum(count for code, count in statuses.items() if code != "200"),
+        "errors": sum(report.get("errorDistribution", {}).values()),
+    }
+
+
+def fill_modvault(root):
+    """Fill modvault once from the generated folder; keep the store for later runs."""
+    data_dir = root / "modvault-data"
+    marker = root / "modvault-filled"
+    if marker.exists():
+        return data_dir
+    if data_dir.exists():
+        subprocess.run(["rm", "-rf", str(data_dir)], check=True)
+    process, port, _ = servers.start_modvault(data_dir, f"file://{root / 'download'}")
+    paths = []
+    for name in ["urls-small.txt", "urls-zip.txt", "urls-large.txt", "url-huge.txt"]:
+        paths += (root / name).read_text().split()
+    servers.log(f"filling modvault with {len(paths)} files")
+    total = servers.fetch_all(port, paths)
+    servers.stop(process)
+    marker.write_text(f"{len(paths)} files, {total} bytes\n")
+    return data_dir
+
+
+def median_of(rounds, key):
+    return statistics.median(result[key] for result in rounds)
+
+
+def compare(label, systems, measure, rounds):
+    """Run measure(server) for every system, alternating, and summarise the medians."""
+    results = {name: [] for name in systems}
+    for round_index in range(rounds):
+        for name, server in systems.items():
+            result = measure(server)
+            servers.log(f"{label} round {round_index + 1} {name}: "
+                        + ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float)))
+            results[name].append(result)
+    summary = {}
+    for name, rounds_of_system in results.items():
+        keys = [k for k, v in rounds_of_system[0].items() if isinstance(v, (int, float))]
+        summary[name] = {key: median_of(rounds_of_system, key) for key in keys}
+    return summary
+
+
+def main():
+    parser = argparse.ArgumentParser(description="modvault's hit path under load, against nginx")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each measurement (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per system; medians are reported (default: %(default)s)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections for small files (default: %(default)s)")
+    parser.add_argument("--modvault", action="append", default=[], metavar="NAME=BINARY",
+                        help="also measure this modvault build, on a copy of the store (repeatable)")
+    args = parser.parse_args()
+    builds = servers.parse_builds(args.modvault)
+
+    root = servers.BENCH_DATA / "load"
+    subprocess.run([sys.executable, str(HERE / "gen_modules.py"), str(root)], check=True)
+    data_dir = fill_modvault(root)
+    download = root / "download"
+
+    modvault, modvault_port, _ = servers.start_modvault(data_dir, "off")
+    nginx, nginx_port = servers.start_nginx(download, root / "nginx")
+    systems = {
+        "nginx": {"pid": nginx.pid, "port": nginx_port},
+        "modvault": {"pid": modvault.pid, "port": modvault_port},
+    }
+    for name, binary in builds.items():
+        process, port, _ = servers.start_modvault(servers.clone_store(data_dir, name), "off", binary=binary)
+        systems[name] = {"pid": process.pid, "port": port}
+    small = root / "urls-small.txt"
+    large = root / "urls-large.txt"
+    for name, server in systems.items():
+        servers.log(f"reading every file once through {name}")
+        servers.fetch_all(server["port"], small.read_text().split() + large.read_text().split())
+
+    report = {"machine": servers.machine_info(), "settings": vars(args)}
+    report["small_files"] = compare(
+        "small files", systems,
+        lambda server: run_wrk(server, small, args.connections, args.seconds), args.rounds)
+    report["small_files_gzip"] = compare(
+        "small files, gzip accepted", systems,
+        lambda server: run_wrk(server, small, args.connections, args.seconds, ["Accept-Encoding: gzip"]),
+        args.rounds)
+    report["large_zips"] = compare(
+        "large zips", systems, lambda server: run_wrk(server, large, 8, args.seconds), args.rounds)
+
+    half_rate = report["small_files"]["nginx"]["requests_per_s"] / 2
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, server in systems.items():
+            server["urls"] = Path(scratch) / f"{name}.txt"
+            server["urls"].write_text("".join(
+                f"http://127.0.0.1:{server['port']}{path}\n" for path in small.read_text().split()))
+        report["half_rate"] = compare(
+            f"small files at {half_rate:.0f} requests/s", systems,
+            lambda server: run_oha_at_rate(server, server["urls"], half_rate, args.seconds),
+            args.rounds)
+    report["half_rate_target_requests_per_s"] = half_rate
+
+    results = servers.BENCH_DATA / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "load.json").write_text(json.dumps(report, indent=2) + "\n")
+    print_summary(report)
+
+
+def print_summary(report):
+    """Print one line per system and test, with its ratio to nginx."""
+    tests = [
+        ("small files", "small_files", "requests_per_s", "req/s"),
+        ("small files, gzip accepted", "small_files_gzip", "requests_per_s", "req/s"),
+        ("large zips", "large_zips", "mb_per_s", "MB/s"),
+        (f"small files at {report['half_rate_target_requests_per_s']:.0f} req/s", "half_rate",
+         "requests_per_s", "req/s reached"),
+    ]
+    for label, key, rate, unit in tests:
+        nginx = report[key]["nginx"]
+        for name, result in report[key].items():
+            line = (f"{label:<40} {name:<18} {result[rate]:>9.0f} {unit}, p50 {result['p50_us'] / 1000:.2f} ms, "
+                    f"p99 {result['p99_us'] / 1000:.2f} ms")
+            if "server_cpu_us_per_request" in result:
+                line += f", server CPU {result['server_cpu_us_per_request']:.1f} µs/request"
+            if key != "half_rate":
+                line += f", ratio to nginx {result[rate] / nginx[rate]:.2f}"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every modvault benchmark and prints the summaries that
+# benches/README.md's results table is made from. Heavy data goes to
+# $MODVAULT_BENCH_DATA (default: a bench-data folder beside the checkout);
+# the results go to its results/ folder. Takes about 30 minutes on 2 cores,
+# more on the first run, which generates the data and fills modvault once
+# from the machine's Go module proxy (benches/gograph/fill.sh).
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+cd "$REPO"
+
+need_apt wrk:wrk nginx:nginx-light hyperfine:hyperfine curl:curl
+need_oha
+build_modvault
+RESULTS=$BENCH_DATA/results
+mkdir -p "$RESULTS"
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' (src/ modified)')"
+  echo "cores: $(nproc), memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
+} | tee "$RESULTS/machine.txt"
+
+log "criterion micro benchmarks"
+MODVAULT_BENCH_DATA=$BENCH_DATA cargo bench --bench module --bench hash --bench store 2>&1 |
+  tee "$RESULTS/criterion.txt"
+
+log "hit path under load"
+python3 benches/load/run.py | tee "$RESULTS/load-summary.txt"
+
+log "memory and startup"
+python3 benches/memory/run.py | tee "$RESULTS/memory-summary.txt"
+
+log "the go command, warm and cold"
+benches/gograph/run.sh
