@@ -12,6 +12,10 @@ cd "$REPO"
 need_apt wrk:wrk nginx:nginx-light hyperfine:hyperfine curl:curl
 need_oha
 build_modvault
+# Every step measures a copy of this one build, even if the checkout is
+# rebuilt meanwhile.
+cp "$MODVAULT_BIN" "$BENCH_DATA/modvault-measured"
+export MODVAULT_BIN=$BENCH_DATA/modvault-measured MODVAULT_SKIP_BUILD=1
 RESULTS=$BENCH_DATA/results
 mkdir -p "$RESULTS"
 {
