@@ -45,7 +45,7 @@ pub struct Config {
     pub max_size: Option<u64>,
     /// Modules never evicted.
     pub pins: PathPatterns,
-    /// Never contact an upstream; answer from the store only.
+    /// Never contact an upstream; respond from the store only.
     pub offline: bool,
     /// How often the background pass evicts and removes orphan blobs.
     pub gc_interval: Duration,
@@ -172,7 +172,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MODVAULT_HEADER_TIMEOUT", value_name = "DURATION")]
     pub header_timeout: Option<String>,
 
-    /// Longest pause between two chunks of an upstream body before the fetch fails [default: 30s]
+    /// Maximum pause between two chunks of an upstream body before the fetch fails [default: 30s]
     #[arg(long, env = "MODVAULT_IDLE_TIMEOUT", value_name = "DURATION")]
     pub idle_timeout: Option<String>,
 
@@ -184,7 +184,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MODVAULT_RETRIES", value_name = "N")]
     pub retries: Option<u32>,
 
-    /// How long list, @latest and query answers stay fresh [default: 60s]
+    /// How long list, @latest and query responses stay fresh [default: 60s]
     #[arg(long, env = "MODVAULT_LIST_TTL", value_name = "DURATION")]
     pub list_ttl: Option<String>,
 
@@ -204,7 +204,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MODVAULT_PIN", value_name = "PATTERNS")]
     pub pin: Option<String>,
 
-    /// Never contact an upstream; serve list and @latest from the store and answer other misses 404
+    /// Never contact an upstream; serve list and @latest from the store and return 404 for other misses
     #[arg(long, env = "MODVAULT_OFFLINE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub offline: Option<bool>,
 

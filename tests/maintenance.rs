@@ -1,5 +1,5 @@
 //! The maintenance commands and cache control: verify, gc, stats, warm,
-//! eviction under a budget, offline and cache-only answers, and air-gapped
+//! eviction under a budget, offline and cache-only responses, and air-gapped
 //! bundles carried to a store with no network.
 
 mod support;
@@ -433,7 +433,7 @@ fn closed_url() -> String {
 }
 
 /// Fills a store with two modules verified by a test checksum database and
-/// exports them; returns the fixture, the database key, the bundle path and
+/// exports them. Returns the fixture, the database key, the bundle path and
 /// the folder that contains it.
 async fn exported_bundle() -> (Fixture, String, std::path::PathBuf, tempfile::TempDir, Vec<Module>) {
     let fixture = Fixture::start().await;

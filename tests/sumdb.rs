@@ -32,6 +32,14 @@ fn sumdb_setting(db: &Arc<Mutex<TestSumdb>>, url: &str) -> SumdbConfig {
     SumdbConfig::parse(&format!("{key} {url}")).unwrap()
 }
 
+/// Builds test settings that fill from `fixture` and verify with `db`,
+/// reached only through the fixture's `/sumdb/`.
+fn verified_config(data: &std::path::Path, fixture: &Fixture, db: &Arc<Mutex<TestSumdb>>) -> modvault::config::Config {
+    let mut config = test_config(data, &fixture.base);
+    config.sumdb = sumdb_setting(db, &closed_url());
+    config
+}
+
 fn modules() -> Vec<Module> {
     vec![
         Module::new("example.com/Upper/Lib", "v1.0.0")
@@ -58,9 +66,7 @@ async fn go_verifies_through_modvault_only() {
     }
     fixture.serve_sumdb(db.clone());
     let data = tempfile::tempdir().unwrap();
-    let mut config = test_config(data.path(), &fixture.base);
-    config.sumdb = sumdb_setting(&db, &closed_url());
-    let proxy = start_proxy(config).await;
+    let proxy = start_proxy(verified_config(data.path(), &fixture, &db)).await;
     let work = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("go.mod"), GO_MOD).unwrap();
@@ -157,9 +163,7 @@ async fn tampered_zip_is_refused_and_counted() {
         .file("backdoor.go", "package lib\n\nfunc init() {}\n");
     fixture.put("example.com/!upper/!lib/@v/v1.0.0.zip", tampered.zip());
     let data = tempfile::tempdir().unwrap();
-    let mut config = test_config(data.path(), &fixture.base);
-    config.sumdb = sumdb_setting(&db, &closed_url());
-    let proxy = start_proxy(config).await;
+    let proxy = start_proxy(verified_config(data.path(), &fixture, &db)).await;
 
     let response = client()
         .get(proxy.url("example.com/!upper/!lib/@v/v1.0.0.zip"))
@@ -233,9 +237,7 @@ async fn unknown_version_is_refused_unless_skipped() {
     fixture.add(&private);
     fixture.serve_sumdb(db.clone());
     let data = tempfile::tempdir().unwrap();
-    let mut config = test_config(data.path(), &fixture.base);
-    config.sumdb = sumdb_setting(&db, &closed_url());
-    let proxy = start_proxy(config).await;
+    let proxy = start_proxy(verified_config(data.path(), &fixture, &db)).await;
 
     let refused = client()
         .get(proxy.url("corp.example/private/tool/@v/v1.0.0.mod"))
@@ -246,8 +248,7 @@ async fn unknown_version_is_refused_unless_skipped() {
     assert!(refused.text().await.unwrap().contains("not found in checksum database"));
     proxy.stop().await;
 
-    let mut config = test_config(data.path(), &fixture.base);
-    config.sumdb = sumdb_setting(&db, &closed_url());
+    let mut config = verified_config(data.path(), &fixture, &db);
     config.nosumdb = modvault::module::PathPatterns::parse("corp.example/private").unwrap();
     let proxy = start_proxy(config).await;
     let skipped = client()
@@ -268,9 +269,7 @@ async fn forked_database_is_refused() {
     record(&db, &first);
     fixture.serve_sumdb(db.clone());
     let data = tempfile::tempdir().unwrap();
-    let mut config = test_config(data.path(), &fixture.base);
-    config.sumdb = sumdb_setting(&db, &closed_url());
-    let proxy = start_proxy(config).await;
+    let proxy = start_proxy(verified_config(data.path(), &fixture, &db)).await;
     let trusted = client()
         .get(proxy.url("example.com/first/@v/v1.0.0.mod"))
         .send()
@@ -320,8 +319,7 @@ async fn sumdb_endpoint_caches_lookups_and_serves_stale_latest() {
     record(&db, &module);
     fixture.serve_sumdb(db.clone());
     let data = tempfile::tempdir().unwrap();
-    let mut config = test_config(data.path(), &fixture.base);
-    config.sumdb = sumdb_setting(&db, &closed_url());
+    let mut config = verified_config(data.path(), &fixture, &db);
     config.list_ttl = std::time::Duration::ZERO;
     let proxy = start_proxy(config).await;
     let http = client();

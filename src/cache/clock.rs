@@ -1,4 +1,4 @@
-//! The clock that decides freshness of mutable answers and negative entries,
+//! The clock that decides freshness of mutable responses and negative entries,
 //! in milliseconds since the Unix epoch.
 
 use std::sync::atomic::{AtomicU64, Ordering};

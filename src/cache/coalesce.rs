@@ -1,5 +1,5 @@
 //! Request coalescing (one upstream fill per key, shared by every waiter) and
-//! the short-lived memory of upstream 404/410 answers.
+//! the short-lived memory of upstream 404/410 responses.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -57,7 +57,7 @@ impl Coalescer {
     }
 }
 
-/// Keys answered 404/410 upstream, with the reason and the clock time in
+/// Keys the upstream returned 404/410 for, with the reason and the clock time in
 /// milliseconds when that memory expires.
 #[derive(Default)]
 pub struct NegativeCache {

@@ -27,7 +27,7 @@ use crate::upstream::{Upstream, UpstreamError};
 pub use clock::{Clock, ManualClock, SystemClock};
 use coalesce::{Coalescer, NegativeCache};
 
-/// Where an answer came from.
+/// The source of a response: the store, a fill, or a stale copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Hit,
@@ -45,7 +45,7 @@ impl Outcome {
     }
 }
 
-/// A successful answer.
+/// A successful response body and its metadata.
 #[derive(Debug, Clone)]
 pub enum Answer {
     /// A stored canonical file, served from its blob.
@@ -54,7 +54,7 @@ pub enum Answer {
         kind: FileKind,
         outcome: Outcome,
     },
-    /// A mutable answer held in memory.
+    /// A mutable response kept in memory.
     Body {
         body: Bytes,
         content_type: &'static str,
@@ -164,7 +164,7 @@ impl Cache {
         &self.inner.store
     }
 
-    /// The configured checksum database, if verification is on.
+    /// Returns the configured checksum database, if verification is on.
     pub fn sumdb(&self) -> Option<&Arc<Sumdb>> {
         self.inner.sumdb.as_ref()
     }

@@ -1,5 +1,6 @@
-//! Mutable answers: `list`, `@latest` and `.info` queries. Fresh for
-//! `list_ttl`; refreshed after; served stale when every upstream fails.
+//! Mutable responses: `list`, `@latest` and `.info` queries. They are fresh
+//! for `list_ttl`, refreshed after it, and served stale when every upstream
+//! fails.
 
 use bytes::Bytes;
 
@@ -15,7 +16,7 @@ use crate::upstream::FetchKind;
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
 
-/// Which mutable endpoint is being answered.
+/// The mutable endpoint being served.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     List,
@@ -184,7 +185,7 @@ impl Cache {
         Ok(Filled::Body(record))
     }
 
-    /// Stores a query's answer as the `.info` of the canonical version it
+    /// Stores a query's response as the `.info` of the canonical version it
     /// resolves to, unless that `.info` is already stored.
     async fn keep_resolved_info(&self, module: &ModulePath, version: &str, body: &[u8]) -> Result<(), CacheError> {
         let Ok(version) = Version::canonical(version) else {

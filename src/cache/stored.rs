@@ -1,4 +1,4 @@
-//! Answers from the store alone, for offline mode and cache-only requests:
+//! Responses from the store alone, for offline mode and cache-only requests:
 //! stored files, lists of stored versions, and `@latest` as the highest
 //! stored version.
 

@@ -84,7 +84,7 @@ impl SumdbFetch for MapFetch {
     }
 }
 
-/// What export needs of the checksum database.
+/// The checksum database parts that export uses.
 pub struct ExportSumdb {
     pub transport: Arc<SumdbTransport>,
     pub verifier: Verifier,
@@ -279,7 +279,7 @@ fn unpack(bundle: &Path, scratch: &Path) -> anyhow::Result<Unpacked> {
                 .split_once('/')
                 .ok_or_else(|| anyhow!("{name}: not a checksum database path"))?;
             if entry.size() > 16 << 20 {
-                bail!("{name}: larger than any checksum database answer");
+                bail!("{name}: larger than any checksum database response");
             }
             let mut body = Vec::new();
             entry.read_to_end(&mut body)?;
@@ -342,7 +342,7 @@ fn check_file(unpacked: &Unpacked, file: &ManifestFile) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the importing store trusts.
+/// The checksum database the importing store trusts.
 pub struct ImportSumdb {
     pub verifier: Verifier,
     pub skip: PathPatterns,

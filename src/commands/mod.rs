@@ -1,6 +1,6 @@
 //! The maintenance commands beside `serve`: `verify`, `gc`, `stats`,
 //! `warm`, `export`, `import` and `healthcheck`. Each works on a data
-//! directory that no server holds (the index allows one process at a time),
+//! directory that no server has open (the index allows one process at a time),
 //! except where it talks to a running server over HTTP.
 
 pub mod bundle;
@@ -17,7 +17,7 @@ use anyhow::Context;
 
 use crate::store::Store;
 
-/// Opens an existing store for a command that reads it; a data directory
+/// Opens an existing store for a command that reads it. A data directory
 /// without an index is an error, so a mistyped --data-dir is not mistaken
 /// for an empty store.
 pub fn open_existing_store(data_dir: &Path) -> anyhow::Result<Store> {

@@ -1,4 +1,4 @@
-//! `modvault stats`: what the store holds (size, objects by kind, oldest and
+//! `modvault stats`: what the store contains (size, objects by kind, oldest and
 //! newest entry) and, from a running server's metrics, the hit ratio since
 //! it started.
 

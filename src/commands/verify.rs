@@ -1,7 +1,7 @@
-//! `modvault verify`: re-reads every stored file, recomputes its SHA-256 and,
-//! for zips and go.mod files, its `h1:` hash, and moves whatever does not
-//! match its index record to `quarantine/`, removing the record so the file
-//! is filled again on the next request.
+//! `modvault verify`: re-reads every stored file and recomputes its SHA-256
+//! and, for zips and go.mod files, its `h1:` hash. A file that does not match
+//! its index record moves to `quarantine/` and loses its record, so it is
+//! filled again on the next request.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

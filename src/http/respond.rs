@@ -1,4 +1,4 @@
-//! Responses for stored files and in-memory answers: `Content-Length`, a
+//! Responses for stored files and in-memory bodies: `Content-Length`, a
 //! strong `ETag`, `Last-Modified`, conditional requests (304), single byte
 //! ranges with `If-Range` (206/416), and HEAD without a body.
 
@@ -22,7 +22,7 @@ pub enum Content {
     Memory(Bytes),
 }
 
-/// Everything needed to answer a GET or HEAD for one representation.
+/// Everything needed to respond to a GET or HEAD for one representation.
 pub struct Representation {
     pub content: Content,
     pub len: u64,

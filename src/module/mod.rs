@@ -2,7 +2,7 @@
 //! of golang.org/x/mod/module and golang.org/x/mod/semver.
 //!
 //! Everything that comes from a request path passes through here before the
-//! rest of modvault sees it, so handlers only ever hold a checked
+//! rest of modvault uses it, so handlers only ever hold a checked
 //! [`ModulePath`] and [`Version`].
 
 mod escape;

@@ -45,7 +45,7 @@ impl ModulePath {
         &self.0
     }
 
-    /// The case-encoded form used in URLs and storage keys.
+    /// Returns the case-encoded form used in URLs and storage keys.
     pub fn encoded(&self) -> String {
         encode_element(&self.0)
     }

@@ -160,7 +160,7 @@ impl Store {
         &self.totals
     }
 
-    /// The blobs being served now, which eviction leaves alone.
+    /// Returns the set of blobs being served now, which eviction leaves alone.
     pub fn serving(&self) -> &Arc<ServingSet> {
         &self.serving
     }
@@ -242,7 +242,7 @@ impl Store {
         Ok(versions)
     }
 
-    /// Every canonical file record, in key order.
+    /// Returns every canonical file record, in key order.
     pub fn file_entries(&self) -> Result<Vec<(String, FileRecord)>, StoreError> {
         let mut entries = Vec::new();
         for item in self.files.iter() {

@@ -37,7 +37,7 @@ impl FileRecord {
     }
 }
 
-/// A mutable answer (list, @latest, query) with the time it was fetched.
+/// A mutable response (list, @latest, query) with the time it was fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MutableRecord {
     /// Milliseconds since the Unix epoch.

@@ -1,8 +1,8 @@
-//! The checksum database as modvault uses it: a caching transport that
-//! fetches lookups and tiles through the upstream's `/sumdb/<name>/` when the
-//! upstream supports it (else from the database's own URL), the verifying
-//! client that every fill of a module not skipped by `--nosumdb` must pass,
-//! and the same cached bodies served to `go` clients under `/sumdb/<name>/`.
+//! The checksum database as modvault uses it. A caching transport fetches
+//! lookups and tiles through the upstream's `/sumdb/<name>/` when the upstream
+//! supports it, else from the database's own URL. A verifying client checks
+//! every fill of a module not skipped by `--nosumdb`. The same cached bodies
+//! are served to `go` clients under `/sumdb/<name>/`.
 
 mod transport;
 
@@ -19,7 +19,7 @@ use crate::verify::sumdb::{LatestTreeStore, SumdbClient, SumdbError, SumdbSettin
 
 pub use transport::{SumdbBody, SumdbTransport, TransportError};
 
-/// Why a fetched file was not accepted.
+/// The reason a fetched file was rejected.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum VerifyError {
     /// The database vouches for other bytes than the upstream sent.
@@ -73,7 +73,7 @@ impl LatestTreeStore for StoreLatest {
     }
 }
 
-/// What the checksum database shares with the rest of the server.
+/// The server parts the checksum database shares.
 pub struct SumdbContext {
     pub store: Store,
     pub upstream: Upstream,

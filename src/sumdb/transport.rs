@@ -1,7 +1,7 @@
 //! Fetching and caching checksum database paths (`latest`, `lookup/…`,
-//! `tile/…`). Successful lookups and full tiles never change and are kept
-//! for good; `latest` and partial tiles are refreshed after the TTL and
-//! served stale when the database cannot be reached; a lookup 404 is
+//! `tile/…`). Successful lookups and full tiles never change, so they are
+//! kept for good. `latest` and partial tiles are refreshed after the TTL and
+//! served stale when the database cannot be reached. A lookup 404 is
 //! remembered for the TTL.
 
 use std::collections::HashMap;
@@ -17,7 +17,7 @@ use crate::store::{MutableRecord, Store};
 use crate::upstream::{FetchKind, Source, Upstream, UpstreamError};
 use crate::verify::sumdb::{FetchError, SumdbFetch, SumdbSettings};
 
-/// Largest accepted body: a data tile holds 256 records of a few hundred bytes.
+/// Largest accepted body: a data tile contains 256 records of a few hundred bytes.
 const MAX_BODY: u64 = 16 << 20;
 
 /// A cached or fetched checksum database body.
@@ -43,7 +43,7 @@ pub enum TransportError {
     Timeout(String),
 }
 
-/// Where checksum database requests go.
+/// The destination of checksum database requests.
 enum Route {
     Undecided,
     Decided(Source),
@@ -55,7 +55,7 @@ enum Route {
 /// How long a failed `supported` check keeps requests from going out.
 const ROUTE_RETRY_MS: u64 = 30_000;
 
-/// How a path is cached.
+/// The cache lifetime of a path.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lifetime {
     Forever,
@@ -170,7 +170,7 @@ impl SumdbTransport {
             Err(err) => match cached {
                 Some(record) => {
                     self.metrics.stale_responses.with_label_values(&["sumdb"]).inc();
-                    tracing::warn!(database = %self.name, path, error = %err, "serving stale checksum database answer");
+                    tracing::warn!(database = %self.name, path, error = %err, "serving stale checksum database response");
                     Ok(SumdbBody {
                         body: Bytes::from(record.body),
                         immutable: false,
@@ -208,8 +208,8 @@ impl SumdbTransport {
         }
     }
 
-    /// Picks the first upstream that answers 200 on `sumdb/<name>/supported`.
-    /// The database's own URL is used only when every upstream answers
+    /// Picks the first upstream that returns 200 on `sumdb/<name>/supported`.
+    /// The database's own URL is used only when every upstream returns
     /// 404/410 (or none is an HTTP proxy), as the go command does: an
     /// unreachable upstream is a failure, never a reason to go elsewhere, and
     /// it is not probed again for 30 seconds.
