@@ -43,6 +43,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Store size budget in bytes; `None` means unbounded.
     pub max_size: Option<u64>,
+    /// Bytes of small stored files kept in memory; 0 turns that off.
+    pub memory_cache: u64,
     /// Modules never evicted.
     pub pins: PathPatterns,
     /// Never contact an upstream; respond from the store only.
@@ -75,6 +77,7 @@ impl Config {
             negative_ttl: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             max_size: None,
+            memory_cache: 64 << 20,
             pins: PathPatterns::default(),
             offline: false,
             gc_interval: Duration::from_secs(600),
@@ -125,6 +128,7 @@ pub struct FileSettings {
     pub negative_ttl: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub max_size: Option<String>,
+    pub memory_cache: Option<String>,
     pub pin: Option<String>,
     pub offline: Option<bool>,
     pub gc_interval: Option<String>,
@@ -199,6 +203,10 @@ pub struct ServeArgs {
     /// Store size budget, e.g. 50GiB or 500MB; least recently served entries are evicted past it [default: unbounded]
     #[arg(long, env = "MODVAULT_MAX_SIZE", value_name = "SIZE")]
     pub max_size: Option<String>,
+
+    /// Memory for small stored files (.info, .mod, small zips) and their gzip encoding, e.g. 256MiB; 0 turns it off [default: 64MiB]
+    #[arg(long, env = "MODVAULT_MEMORY_CACHE", value_name = "SIZE")]
+    pub memory_cache: Option<String>,
 
     /// Modules never evicted: comma-separated globs matched against path prefixes, as in GONOSUMDB [default: none]
     #[arg(long, env = "MODVAULT_PIN", value_name = "PATTERNS")]
@@ -282,6 +290,19 @@ impl ServeArgs {
                 )
             })?;
             config.max_size = Some(bytes);
+        }
+        if let Some(text) = pick(&self.memory_cache, &file.memory_cache) {
+            config.memory_cache = match text.trim() {
+                "0" => 0,
+                _ => parse_size(&text).map_err(|problem| {
+                    ConfigError::new(
+                        "memory_cache",
+                        &text,
+                        problem,
+                        "Write a size with a unit, such as 64MiB or 1GiB, or 0 to turn the memory cache off.",
+                    )
+                })?,
+            };
         }
         if let Some(text) = pick(&self.pin, &file.pin) {
             config.pins = PathPatterns::parse(&text).map_err(|problem| {

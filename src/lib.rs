@@ -90,7 +90,7 @@ pub async fn build_state_with_clock(config: &Config, clock: Arc<dyn cache::Clock
         }
     };
     let cache = Cache::new(store, upstream, metrics.clone(), cache_settings, clock, sumdb);
-    Ok(AppState { cache, metrics })
+    Ok(AppState::new(cache, metrics, config.memory_cache))
 }
 
 /// Builds the router for a built state.
@@ -120,21 +120,12 @@ pub async fn serve(
 
     let store = state.cache.store().clone();
     let maintenance = tokio::spawn(maintain(state.cache.clone(), config.gc_interval));
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let notify = stopping.clone();
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing requests");
-        notify.notify_one();
-    });
+    let connections = accept(listener, app(state), shutdown).await;
 
-    let deadline = async {
-        stopping.notified().await;
-        tokio::time::sleep(config.shutdown_timeout).await;
-    };
+    tracing::info!("shutting down: no new connections, finishing requests");
     tokio::select! {
-        result = server => result.context("server failed")?,
-        _ = deadline => tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown deadline reached; dropping open requests"),
+        _ = connections.shutdown() => {}
+        _ = tokio::time::sleep(config.shutdown_timeout) => tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown deadline reached; dropping open requests"),
     }
 
     maintenance.abort();
@@ -142,6 +133,58 @@ pub async fn serve(
     store.flush().await.context("flushing the index failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// hyper's buffer limit per connection: it caps both a request head and
+/// what waits in memory for a slow client's socket. With the 64 KiB chunks
+/// of a streamed zip, a connection holds at most about two of them.
+const CONNECTION_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Accepts connections until `shutdown` completes and returns the handle
+/// that lets the open ones finish.
+async fn accept(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> hyper_util::server::graceful::GracefulShutdown {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .max_buf_size(CONNECTION_BUFFER_BYTES);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to close.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return connections,
+        };
+
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
 }
 
 /// Blob files younger than this are never treated as orphans, because a fill

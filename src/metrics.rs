@@ -28,6 +28,9 @@ pub struct Metrics {
     pub verification_failures: IntCounterVec,
     pub evictions: prometheus::IntCounter,
     pub freed_bytes: IntCounterVec,
+    /// Lookups in the memory cache of small files, by result (hit, miss).
+    pub memory_cache_lookups: IntCounterVec,
+    pub memory_cache_bytes: IntGauge,
     store_objects: IntGaugeVec,
     store_bytes: IntGauge,
     disk_available: Gauge,
@@ -74,6 +77,12 @@ impl Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(evictions.clone())).expect("unique metric");
+        let memory_cache_bytes = IntGauge::new(
+            "modvault_memory_cache_bytes",
+            "Bytes of small stored files (and their gzip encoding) held in memory.",
+        )
+        .expect("valid metric");
+        r.register(Box::new(memory_cache_bytes.clone())).expect("unique metric");
         let build_info = GaugeVec::new(
             Opts::new("modvault_build_info", "Build information; always 1."),
             &["version"],
@@ -147,6 +156,13 @@ impl Metrics {
                 "Bytes removed from the store, by reason (evicted, orphan).",
                 &["reason"],
             ),
+            memory_cache_lookups: counter(
+                &r,
+                "modvault_memory_cache_lookups_total",
+                "Lookups of small stored files in memory, by result (hit, miss).",
+                &["result"],
+            ),
+            memory_cache_bytes,
             evictions,
             fills_in_flight,
             store_objects,
@@ -175,6 +191,9 @@ impl Metrics {
         }
         for endpoint in ["list", "latest", "info"] {
             self.stale_responses.with_label_values(&[endpoint]);
+        }
+        for result in ["hit", "miss"] {
+            self.memory_cache_lookups.with_label_values(&[result]);
         }
         for reason in ["evicted", "orphan"] {
             self.freed_bytes.with_label_values(&[reason]);

@@ -577,3 +577,84 @@ async fn oversized_mod_is_rejected() {
     assert!(response.text().await.unwrap().contains("limit"));
     assert_eq!(stored_blobs(dir.path()), 0);
 }
+
+#[tokio::test]
+async fn gzip_of_a_stored_mod_is_its_own_representation() {
+    let fixture = Fixture::start().await;
+    let mut module = Module::new("example.com/bigmod", "v1.0.0");
+    let padding: String = (0..100).map(|i| format!("// requirement note {i}\n")).collect();
+    module.go_mod = Some(format!("module example.com/bigmod\n\ngo 1.21\n{padding}"));
+    fixture.add(&module);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
+    let http = client();
+    let url = proxy.url("example.com/bigmod/@v/v1.0.0.mod");
+    let identity_tag = format!("\"{}\"", hex::encode(Sha256::digest(module.mod_file())));
+    let gzip_tag = format!("\"{}-gzip\"", hex::encode(Sha256::digest(module.mod_file())));
+
+    let plain = http.get(&url).send().await.unwrap();
+    let encoded = http.get(&url).header("accept-encoding", "gzip").send().await.unwrap();
+    let head = http.head(&url).header("accept-encoding", "gzip").send().await.unwrap();
+    let revalidated = http
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &gzip_tag)
+        .send()
+        .await
+        .unwrap();
+    let ranged = http
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .header("range", "bytes=0-5")
+        .send()
+        .await
+        .unwrap();
+    let refused = http
+        .get(&url)
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(plain.headers()["etag"].to_str().unwrap(), identity_tag);
+    assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await.unwrap().as_ref(), module.mod_file().as_slice());
+
+    assert_eq!(encoded.headers()["etag"].to_str().unwrap(), gzip_tag);
+    assert_eq!(encoded.headers()["content-encoding"], "gzip");
+    assert_eq!(encoded.headers()["vary"], "Accept-Encoding");
+    let length: usize = encoded.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let compressed = encoded.bytes().await.unwrap();
+    assert_eq!(compressed.len(), length);
+    assert!(length < module.mod_file().len() / 2, "gzip left {length} bytes");
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(compressed.as_ref()), &mut decoded).unwrap();
+    assert_eq!(decoded, module.mod_file());
+
+    assert_eq!(head.headers()["content-length"].to_str().unwrap(), length.to_string());
+    assert_eq!(head.headers()["content-encoding"], "gzip");
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(ranged.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(ranged.headers().get("content-encoding").is_none());
+    assert_eq!(ranged.bytes().await.unwrap().as_ref(), &module.mod_file()[..6]);
+    assert!(refused.headers().get("content-encoding").is_none());
+    assert_eq!(fixture.count("example.com/bigmod/@v/v1.0.0.mod"), 1);
+
+    let page = http
+        .get(proxy.url("metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric_value(&page, "modvault_memory_cache_lookups_total", &[("result", "miss")]),
+        1.0
+    );
+    assert_eq!(
+        metric_value(&page, "modvault_memory_cache_lookups_total", &[("result", "hit")]),
+        5.0
+    );
+}

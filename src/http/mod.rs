@@ -2,9 +2,11 @@
 //! validators, cache headers) and the mapping of errors to status codes.
 
 mod error;
+mod hot;
 mod pages;
 mod proxy;
 mod respond;
+mod stream;
 mod sumdb;
 
 use std::sync::Arc;
@@ -18,33 +20,51 @@ use crate::cache::Cache;
 use crate::metrics::Metrics;
 
 pub use error::ErrorResponse;
+pub use hot::HotFiles;
 
 /// State shared by all handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub cache: Cache,
     pub metrics: Arc<Metrics>,
+    /// Small stored files held in memory.
+    pub hot: Arc<HotFiles>,
+}
+
+impl AppState {
+    /// The state for `cache`, keeping up to `memory_cache` bytes of small
+    /// stored files in memory.
+    pub fn new(cache: Cache, metrics: Arc<Metrics>, memory_cache: u64) -> AppState {
+        let hot = HotFiles::new(
+            memory_cache,
+            metrics.memory_cache_lookups.with_label_values(&["hit"]),
+            metrics.memory_cache_lookups.with_label_values(&["miss"]),
+            metrics.memory_cache_bytes.clone(),
+        );
+        AppState {
+            cache,
+            metrics,
+            hot: Arc::new(hot),
+        }
+    }
 }
 
 /// Builds the router: the service endpoints plus the proxy protocol as the
-/// fallback for every other path.
+/// fallback for every other path. The proxy handler encodes its own text
+/// responses (see `respond`), so the compression layer covers only the
+/// service endpoints.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::landing))
         .route("/healthz", get(pages::healthz))
         .route("/readyz", get(pages::readyz))
         .route("/metrics", get(pages::metrics))
+        .route_layer(CompressionLayer::new().gzip(true).compress_when(compressible))
         .fallback(proxy::handle)
         .with_state(state)
-        .layer(CompressionLayer::new().gzip(true).compress_when(compressible))
 }
 
-/// Gzip only whole text responses of at least 1 KiB; zips, partial responses
-/// and small responses go as stored. Setting up a gzip encoder costs more
-/// than it saves on a small `.info` or `.mod`: it zeroes about 300 KiB of
-/// tables.
-/// NOTE: a gzip-encoded response keeps the strong `ETag` of the identity
-/// bytes, which RFC 9110 reserves for one representation.
+/// Gzip only whole text responses of at least 1 KiB, such as `/metrics`.
 fn compressible(status: StatusCode, _: axum::http::Version, headers: &HeaderMap, _: &axum::http::Extensions) -> bool {
     if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
         return false;

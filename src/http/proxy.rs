@@ -8,7 +8,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ErrorResponse;
-use super::respond::{Content, Representation};
+use super::hot::MAX_ENTRY_BYTES;
+use super::respond::{is_text, Content, Representation};
 use super::AppState;
 use crate::cache::{Answer, FetchPolicy, Outcome};
 use crate::module::{parse_request_path, FileKind, ProxyRequest};
@@ -85,13 +86,29 @@ async fn answer_response(
 ) -> (Response, &'static str) {
     let (representation, outcome) = match answer {
         Answer::File { record, kind, outcome } => {
-            let path = state.cache.store().blob_path(&record.sha256);
+            let store = state.cache.store();
+            let path = store.blob_path(&record.sha256);
+            let content_type = kind.content_type();
+            let content = if kind == FileKind::Zip && record.size > MAX_ENTRY_BYTES {
+                Content::Blob(path, store.serving().enter(&record.sha256))
+            } else {
+                // Text is read whole, however large, so that gzip applies to
+                // it; only files up to MAX_ENTRY_BYTES stay in memory.
+                match state
+                    .hot
+                    .get(&record.sha256, path, record.size, is_text(content_type))
+                    .await
+                {
+                    Ok(file) => Content::Hot(file),
+                    Err(e) => return read_failed(e),
+                }
+            };
             let representation = Representation {
-                content: Content::Blob(path, state.cache.store().serving().enter(&record.sha256)),
+                content,
                 len: record.size,
                 sha256: record.sha256,
                 modified_secs: record.stored_at,
-                content_type: kind.content_type(),
+                content_type,
                 cache_control: IMMUTABLE,
             };
             (representation, outcome)
@@ -135,17 +152,19 @@ async fn answer_response(
             }
             (response, outcome.label())
         }
-        Err(e) => {
-            tracing::error!(error = %e, "reading a stored file failed");
-            let error = ErrorResponse {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                reason: format!("reading a stored file failed: {e}"),
-                outcome: "error",
-                cacheable: false,
-            };
-            (error.into_response(), "error")
-        }
+        Err(e) => read_failed(e),
     }
+}
+
+fn read_failed(e: std::io::Error) -> (Response, &'static str) {
+    tracing::error!(error = %e, "reading a stored file failed");
+    let error = ErrorResponse {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        reason: format!("reading a stored file failed: {e}"),
+        outcome: "error",
+        cacheable: false,
+    };
+    (error.into_response(), "error")
 }
 
 /// Strips the `/cached-only/` prefix; it and the `Disable-Module-Fetch: true`

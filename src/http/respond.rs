@@ -1,24 +1,28 @@
 //! Responses for stored files and in-memory bodies: `Content-Length`, a
 //! strong `ETag`, `Last-Modified`, conditional requests (304), single byte
-//! ranges with `If-Range` (206/416), and HEAD without a body.
+//! ranges with `If-Range` (206/416), gzip for text, and HEAD without a body.
 
-use std::io::SeekFrom;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
+use super::hot::{gzip, HotFile, GZIP_MIN_BYTES};
+use super::stream::BlobStream;
 use crate::store::ServingGuard;
 
 /// The location of a representation's bytes.
 pub enum Content {
-    /// A stored file and the guard that keeps eviction away while it is sent.
+    /// A large stored file, streamed from disk, and the guard that keeps
+    /// eviction away while it is sent.
     Blob(PathBuf, ServingGuard),
+    /// A stored file held in memory, with its gzip encoding if it has one.
+    Hot(Arc<HotFile>),
+    /// A body made for this response (a list, `@latest`, the checksum database).
     Memory(Bytes),
 }
 
@@ -26,7 +30,7 @@ pub enum Content {
 pub struct Representation {
     pub content: Content,
     pub len: u64,
-    /// Lower-case hex SHA-256, used as the strong entity tag.
+    /// Lower-case hex SHA-256 of the identity bytes, the base of the entity tag.
     pub sha256: String,
     pub modified_secs: u64,
     pub content_type: &'static str,
@@ -42,13 +46,27 @@ enum RangeRequest {
 }
 
 impl Representation {
-    fn etag(&self) -> String {
-        format!("\"{}\"", self.sha256)
-    }
-
-    /// Builds the response, reading the blob only for GET.
+    /// Builds the response, reading a streamed blob only for GET.
+    ///
+    /// Text of at least [`GZIP_MIN_BYTES`] goes gzip-encoded to clients that
+    /// accept it, as its own representation: its entity tag carries a
+    /// `-gzip` suffix and the response says `Vary: Accept-Encoding`. A range
+    /// request always gets the identity bytes.
     pub async fn respond(self, request: &HeaderMap, head: bool) -> std::io::Result<Response> {
-        let etag = self.etag();
+        let negotiable = is_text(self.content_type) && self.len >= GZIP_MIN_BYTES as u64;
+        let encoded = if negotiable && !request.contains_key(header::RANGE) && accepts_gzip(request) {
+            match &self.content {
+                Content::Hot(file) => file.gzip.clone(),
+                Content::Memory(bytes) => Some(gzip(bytes)),
+                Content::Blob(..) => None,
+            }
+        } else {
+            None
+        };
+        let etag = match encoded {
+            Some(_) => format!("\"{}-gzip\"", self.sha256),
+            None => format!("\"{}\"", self.sha256),
+        };
         let modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(self.modified_secs));
 
         let mut builder = Response::builder()
@@ -56,6 +74,9 @@ impl Representation {
             .header(header::LAST_MODIFIED, &modified)
             .header(header::CACHE_CONTROL, self.cache_control)
             .header(header::ACCEPT_RANGES, "bytes");
+        if negotiable {
+            builder = builder.header(header::VARY, "Accept-Encoding");
+        }
 
         if not_modified(request, &etag, self.modified_secs) {
             return Ok(builder
@@ -63,13 +84,21 @@ impl Representation {
                 .body(Body::empty())
                 .expect("valid response"));
         }
+        builder = builder.header(header::CONTENT_TYPE, self.content_type);
+
+        if let Some(encoded) = encoded {
+            builder = builder
+                .status(StatusCode::OK)
+                .header(header::CONTENT_ENCODING, "gzip")
+                .header(header::CONTENT_LENGTH, encoded.len());
+            let body = if head { Body::empty() } else { Body::from(encoded) };
+            return Ok(builder.body(body).expect("valid response"));
+        }
 
         let range = match request.get(header::RANGE) {
             Some(value) if if_range_matches(request, &etag, self.modified_secs) => parse_range(value, self.len),
             _ => RangeRequest::Whole,
         };
-        builder = builder.header(header::CONTENT_TYPE, self.content_type);
-
         let (status, start, end) = match range {
             RangeRequest::Whole => (StatusCode::OK, 0, self.len),
             RangeRequest::Part { start, end } => {
@@ -93,41 +122,38 @@ impl Representation {
         }
         let body = match self.content {
             Content::Memory(bytes) => Body::from(bytes.slice(start as usize..end as usize)),
-            Content::Blob(path, guard) => blob_body(&path, start, length, guard).await?,
+            Content::Hot(file) => Body::from(file.identity.slice(start as usize..end as usize)),
+            Content::Blob(path, guard) => Body::from_stream(BlobStream::open(path, start, length, Some(guard)).await?),
         };
         Ok(builder.body(body).expect("valid response"))
     }
 }
 
-async fn blob_body(path: &std::path::Path, start: u64, length: u64, guard: ServingGuard) -> std::io::Result<Body> {
-    if length <= 64 * 1024 {
-        return small_blob_body(path.to_path_buf(), start, length).await;
-    }
-    let mut file = tokio::fs::File::open(path).await?;
-    if start > 0 {
-        file.seek(SeekFrom::Start(start)).await?;
-    }
-    let stream = ReaderStream::with_capacity(file.take(length), 256 * 1024);
-    let guarded = futures::StreamExt::map(stream, move |chunk| {
-        let _ = &guard;
-        chunk
-    });
-    Ok(Body::from_stream(guarded))
+/// Text is what gzip shrinks: `.info`, `.mod`, lists and checksum lines.
+pub fn is_text(content_type: &str) -> bool {
+    content_type.starts_with("text/") || content_type.starts_with("application/json")
 }
 
-/// Reads a small blob in one trip to the blocking pool; `tokio::fs` would
-/// take one trip each for the open, the seek and the read.
-async fn small_blob_body(path: PathBuf, start: u64, length: u64) -> std::io::Result<Body> {
-    let buffer = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
-        let file = std::fs::File::open(&path)?;
-        let mut buffer = vec![0u8; length as usize];
-        file.read_exact_at(&mut buffer, start)?;
-        Ok(buffer)
-    })
-    .await
-    .expect("the blob read task does not panic")?;
-    Ok(Body::from(buffer))
+/// Whether `Accept-Encoding` lists `gzip` (or `*`) with a non-zero quality.
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            if !coding.eq_ignore_ascii_case("gzip") && coding != "*" {
+                return false;
+            }
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .next()
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            quality > 0.0
+        })
 }
 
 /// `If-None-Match` wins over `If-Modified-Since`, as RFC 9110 requires.
@@ -216,6 +242,23 @@ mod tests {
 
     fn range(value: &str, len: u64) -> RangeRequest {
         parse_range(&HeaderValue::from_str(value).unwrap(), len)
+    }
+
+    fn accepts(value: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+        accepts_gzip(&headers)
+    }
+
+    #[test]
+    fn accept_encoding_honours_quality_zero() {
+        assert!(accepts("gzip"));
+        assert!(accepts("br, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("gzip; q=0.0, identity"));
+        assert!(!accepts("deflate, br"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 
     #[test]
