@@ -9,7 +9,7 @@
 //! after checking that both list the same entries in the same order.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Cursor, Read, Seek, SeekFrom};
 
 const END_OF_DIRECTORY_SIGNATURE: u32 = 0x0605_4b50;
 const ZIP64_LOCATOR_SIGNATURE: u32 = 0x0706_4b50;
@@ -75,23 +75,51 @@ pub enum EntryReadError {
 pub(crate) struct ZipReader {
     entries: Vec<RawEntry>,
     source: Source,
+    buffer: Vec<u8>,
 }
 
-/// The file, until the first entry is read; then the `zip` crate's archive.
+/// The file's bytes, mapped into memory: a module zip has thousands of
+/// small entries, and reading them through the file took a seek and a read
+/// system call each.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Empty,
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(map) => map,
+            Bytes::Empty => &[],
+        }
+    }
+}
+
+/// The bytes, until the first entry is read; then the `zip` crate's archive.
 enum Source {
-    File(File),
-    Archive(zip::ZipArchive<File>),
+    Bytes(Cursor<Bytes>),
+    Archive(zip::ZipArchive<Cursor<Bytes>>),
     Failed(String),
 }
 
 impl ZipReader {
     /// Reads the central directory of `file`, whose length is `file_size`.
     /// No entry content is read until `read_entry`.
-    pub fn open(mut file: File, file_size: u64) -> Result<Self, ArchiveError> {
-        let entries = read_central_directory(&mut file, file_size)?;
+    pub fn open(file: File, file_size: u64) -> Result<Self, ArchiveError> {
+        let bytes = if file_size == 0 {
+            Bytes::Empty
+        } else {
+            // SAFETY: the file is a blob or a temporary file of the store,
+            // which nothing truncates or rewrites while it is read: blobs are
+            // write-once and a fill's temporary file belongs to that fill.
+            Bytes::Mapped(unsafe { memmap2::MmapOptions::new().len(file_size as usize).map(&file)? })
+        };
+        let mut cursor = Cursor::new(bytes);
+        let entries = read_central_directory(&mut cursor, file_size)?;
         Ok(Self {
             entries,
-            source: Source::File(file),
+            source: Source::Bytes(cursor),
+            buffer: vec![0u8; 64 * 1024],
         })
     }
 
@@ -99,10 +127,10 @@ impl ZipReader {
         &self.entries
     }
 
-    fn archive(&mut self) -> Result<&mut zip::ZipArchive<File>, EntryReadError> {
+    fn archive(&mut self) -> Result<&mut zip::ZipArchive<Cursor<Bytes>>, EntryReadError> {
         let source = std::mem::replace(&mut self.source, Source::Failed(String::new()));
         self.source = match source {
-            Source::File(file) => match zip::ZipArchive::new(file) {
+            Source::Bytes(bytes) => match zip::ZipArchive::new(bytes) {
                 // NOTE: the zip crate keeps one entry per decoded name, so an archive
                 // with two equal names (only directories can pass the name checks
                 // that way) cannot be read and is rejected here although Go reads it.
@@ -119,7 +147,7 @@ impl ZipReader {
         match &mut self.source {
             Source::Archive(archive) => Ok(archive),
             Source::Failed(message) => Err(EntryReadError::Read(message.clone())),
-            Source::File(_) => Err(EntryReadError::Read("zip file was not opened".to_string())),
+            Source::Bytes(_) => Err(EntryReadError::Read("zip file was not opened".to_string())),
         }
     }
 
@@ -146,20 +174,34 @@ impl ZipReader {
         let declared = entry.uncompressed_size;
         let expected_name = entry.name.clone();
 
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.resize(64 * 1024, 0);
+        let result = self.copy_entry(index, declared, &expected_name, &mut buffer, sink);
+        self.buffer = buffer;
+        result
+    }
+
+    fn copy_entry(
+        &mut self,
+        index: usize,
+        declared: u64,
+        expected_name: &[u8],
+        buffer: &mut [u8],
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<u64, EntryReadError> {
         let mut content = self
             .archive()?
             .by_index(index)
             .map_err(|err| EntryReadError::Read(err.to_string()))?;
-        if content.name_raw() != expected_name.as_slice() || content.size() != declared {
+        if content.name_raw() != expected_name || content.size() != declared {
             return Err(EntryReadError::Read(
                 "zip library and central directory disagree about this entry".to_string(),
             ));
         }
 
-        let mut buffer = vec![0u8; 64 * 1024];
         let mut total: u64 = 0;
         loop {
-            let read = match content.read(&mut buffer) {
+            let read = match content.read(buffer) {
                 Ok(0) => break,
                 Ok(read) => read,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
