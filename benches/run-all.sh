@@ -9,7 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$REPO"
 
-need_apt wrk:wrk nginx:nginx-light hyperfine:hyperfine curl:curl
+need_apt wrk:wrk nginx:nginx-light curl:curl
 need_oha
 build_modvault
 # Every step measures a copy of this one build, even if the checkout is

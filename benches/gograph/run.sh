@@ -6,8 +6,10 @@
 #   cold: the same from an empty modvault filling from a static upstream
 #         (nginx on loopback serving that content) against the go command
 #         talking to that nginx directly.
-# Needs the data from fill.sh. Writes hyperfine's JSON and a summary to
-# $BENCH_DATA/results/. RUNS (default 10) sets the runs per command.
+# Needs the data from fill.sh. The two commands of each comparison run in
+# alternation (alternate.py), so that the machine's drift falls on both.
+# Writes their times as JSON and a summary to $BENCH_DATA/results/. RUNS
+# (default 10) sets the runs per command.
 # The go command's module cache goes to CLIENT_CACHE, by default on the
 # /dev/shm tmpfs: extracting and deleting it on disk made single runs vary
 # from 2 to 10 s here, which hid what the proxy adds.
@@ -18,7 +20,7 @@ GRAPH=$BENCH_DATA/gograph
 RESULTS=$BENCH_DATA/results
 RUNS=${RUNS:-10}
 [ -f "$GRAPH/filled" ] || "$REPO/benches/gograph/fill.sh"
-need_apt hyperfine:hyperfine nginx:nginx-light
+need_apt nginx:nginx-light
 build_modvault
 mkdir -p "$RESULTS"
 
@@ -38,20 +40,18 @@ log "warm: modvault (filled, upstream off) against file://"
 warm_port=$(free_port)
 "$instance" start "$warm_port" "$GRAPH/modvault-data" off
 STARTED_PIDS+=("$(cat "/tmp/modvault-bench-$warm_port.pid")")
-hyperfine --style basic --runs "$RUNS" --warmup 1 --prepare "$clean_cache" \
-  --export-json "$RESULTS/gograph-warm.json" \
-  -n file "GOPROXY=file://$download go mod download" \
-  -n modvault "GOPROXY=http://127.0.0.1:$warm_port go mod download"
+python3 "$REPO/benches/gograph/alternate.py" --runs "$RUNS" --out "$RESULTS/gograph-warm.json" \
+  file "$clean_cache" "GOPROXY=file://$download go mod download" \
+  modvault "$clean_cache" "GOPROXY=http://127.0.0.1:$warm_port go mod download"
 "$instance" stop "$warm_port"
 
 log "cold: empty modvault filling from nginx against the go command on nginx"
 start_nginx "$download" "$GRAPH/nginx"
 cold_port=$(free_port)
 cold_start="$instance start $cold_port $GRAPH/cold-modvault-data http://127.0.0.1:$NGINX_PORT fresh"
-hyperfine --style basic --runs "$RUNS" --warmup 1 \
-  --export-json "$RESULTS/gograph-cold.json" \
-  --prepare "$clean_cache" -n direct "GOPROXY=http://127.0.0.1:$NGINX_PORT go mod download" \
-  --prepare "$clean_cache; $cold_start" -n modvault "GOPROXY=http://127.0.0.1:$cold_port go mod download"
+python3 "$REPO/benches/gograph/alternate.py" --runs "$RUNS" --out "$RESULTS/gograph-cold.json" \
+  direct "$clean_cache" "GOPROXY=http://127.0.0.1:$NGINX_PORT go mod download" \
+  modvault "$clean_cache; $cold_start" "GOPROXY=http://127.0.0.1:$cold_port go mod download"
 "$instance" stop "$cold_port"
 go clean -modcache
 
@@ -60,8 +60,10 @@ import json, sys
 results, modules = sys.argv[1], sys.argv[2]
 count = sum(1 for _ in open(modules))
 for name, floor in [("warm", "file"), ("cold", "direct")]:
-    runs = {r["command"]: r for r in json.load(open(f"{results}/gograph-{name}.json"))["results"]}
+    data = json.load(open(f"{results}/gograph-{name}.json"))
+    runs = {r["command"]: r for r in data["results"]}
     base, ours = runs[floor]["median"], runs["modvault"]["median"]
     print(f"gograph {name}: {count} modules, median {floor} {base:.3f} s, "
-          f"modvault {ours:.3f} s, ratio {ours / base:.3f}")
+          f"modvault {ours:.3f} s, ratio of medians {ours / base:.3f}, "
+          f"median of paired ratios {data['paired_ratio_median']:.3f}")
 PY
