@@ -43,7 +43,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Store size budget in bytes; `None` means unbounded.
     pub max_size: Option<u64>,
-    /// Bytes of small stored files kept in memory; 0 turns that off.
+    /// Bytes of small stored files kept in memory, or 0 for none.
     pub memory_cache: u64,
     /// Modules never evicted.
     pub pins: PathPatterns,
@@ -204,7 +204,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MODVAULT_MAX_SIZE", value_name = "SIZE")]
     pub max_size: Option<String>,
 
-    /// Memory for small stored files (.info, .mod, small zips) and their gzip encoding, e.g. 256MiB; 0 turns it off [default: 64MiB]
+    /// Memory for small stored files (.info, .mod, small zips) and their gzip encoding, e.g. 256MiB, or 0 to turn it off [default: 64MiB]
     #[arg(long, env = "MODVAULT_MEMORY_CACHE", value_name = "SIZE")]
     pub memory_cache: Option<String>,
 
@@ -547,6 +547,21 @@ mod tests {
         assert!(message.contains("list_ttl"), "{message}");
         assert!(message.contains("\"soon\""), "{message}");
         assert!(message.contains("30s"), "{message}");
+    }
+
+    #[test]
+    fn memory_cache_takes_size_or_zero() {
+        let with = |text: &str| ServeArgs {
+            memory_cache: Some(text.into()),
+            ..Default::default()
+        };
+
+        assert_eq!(ServeArgs::default().resolve().unwrap().memory_cache, 64 << 20);
+        assert_eq!(with("256MiB").resolve().unwrap().memory_cache, 256 << 20);
+        assert_eq!(with("0").resolve().unwrap().memory_cache, 0);
+        let message = with("plenty").resolve().unwrap_err().to_string();
+        assert!(message.contains("memory_cache"), "{message}");
+        assert!(message.contains("\"plenty\""), "{message}");
     }
 
     #[test]

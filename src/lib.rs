@@ -137,7 +137,7 @@ pub async fn serve(
 
 /// hyper's buffer limit per connection: it caps both a request head and
 /// what waits in memory for a slow client's socket. With the 64 KiB chunks
-/// of a streamed zip, a connection holds at most about two of them.
+/// of a streamed zip, a connection keeps at most about two of them.
 const CONNECTION_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Accepts connections until `shutdown` completes and returns the handle
@@ -164,7 +164,7 @@ async fn accept(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    // Out of file descriptors, most likely: wait for some to close.
+                    // Most likely out of file descriptors, so wait for some to close.
                     tracing::warn!(error = %e, "accepting a connection failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
@@ -228,6 +228,7 @@ fn log_settings(config: &Config, listener: &TcpListener) {
         idle_timeout = ?config.idle_timeout,
         total_timeout = ?config.total_timeout,
         max_size = ?config.max_size,
+        memory_cache = config.memory_cache,
         offline = config.offline,
         "modvault started"
     );

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use modvault::module::PathPatterns;
 use modvault::verify::sumdb::SumdbConfig;
@@ -619,4 +620,42 @@ async fn tampered_bundle_is_rejected_and_stores_nothing() {
     );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(blob_files(target.path()).is_empty());
+}
+
+#[tokio::test]
+async fn eviction_spares_a_recently_served_entry() {
+    let fixture = Fixture::start().await;
+    let modules: Vec<Module> = (0..4)
+        .map(|i| sized_module(&format!("example.com/lru{i}"), 200_000))
+        .collect();
+    for module in &modules {
+        fixture.add(module);
+    }
+    let budget = modules[0].zip().len() * 3 + modules[0].zip().len() / 2;
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path(), &fixture.base);
+    config.max_size = Some(budget as u64);
+    let proxy = start_proxy(config).await;
+    let http = client();
+    let zip = |i: usize| proxy.url(&format!("example.com/lru{i}/@v/v1.0.0.zip"));
+
+    for i in 0..3 {
+        assert_eq!(http.get(zip(i)).send().await.unwrap().status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let served_again = http.get(zip(0)).send().await.unwrap();
+    assert_eq!(served_again.headers()["x-cache"], "HIT");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(http.get(zip(3)).send().await.unwrap().status(), StatusCode::OK);
+
+    let first = http.get(zip(0)).send().await.unwrap();
+    let second = http.get(zip(1)).send().await.unwrap();
+    assert_eq!(
+        first.headers()["x-cache"],
+        "HIT",
+        "served last before the fill, so kept"
+    );
+    assert_eq!(second.headers()["x-cache"], "MISS", "least recently served, so evicted");
+    assert_eq!(fixture.count("example.com/lru0/@v/v1.0.0.zip"), 1);
+    assert_eq!(fixture.count("example.com/lru1/@v/v1.0.0.zip"), 2);
 }

@@ -579,7 +579,7 @@ async fn oversized_mod_is_rejected() {
 }
 
 #[tokio::test]
-async fn gzip_of_a_stored_mod_is_its_own_representation() {
+async fn gzip_mod_is_separate_representation() {
     let fixture = Fixture::start().await;
     let mut module = Module::new("example.com/bigmod", "v1.0.0");
     let padding: String = (0..100).map(|i| format!("// requirement note {i}\n")).collect();

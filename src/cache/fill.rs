@@ -26,6 +26,16 @@ pub fn file_path(module: &ModulePath, version: &Version, kind: FileKind) -> Stri
 }
 
 impl Cache {
+    /// Looks up a stored file by its index key and, if found, records the
+    /// hit for eviction order.
+    pub fn stored_file(&self, key: &str) -> Result<Option<FileRecord>, CacheError> {
+        let record = self.inner.store.get_file(key)?;
+        if record.is_some() {
+            self.inner.store.touch(key);
+        }
+        Ok(record)
+    }
+
     pub(super) async fn file(
         &self,
         module: &ModulePath,
@@ -33,7 +43,7 @@ impl Cache {
         kind: FileKind,
     ) -> Result<Answer, CacheError> {
         let key = file_key(module, version, kind);
-        if let Some(record) = self.inner.store.get_file(&key)? {
+        if let Some(record) = self.stored_file(&key)? {
             return Ok(Answer::File {
                 record,
                 kind,
@@ -47,6 +57,7 @@ impl Cache {
         let cache = self.clone();
         let (module, version) = (module.clone(), version.clone());
         let fill_key = key.clone();
+        let key_for_touch = key.clone();
         let filled = self
             .inner
             .fills
@@ -56,11 +67,14 @@ impl Cache {
             )
             .await?;
         match filled {
-            Filled::File(record) => Ok(Answer::File {
-                record,
-                kind,
-                outcome: Outcome::Miss,
-            }),
+            Filled::File(record) => {
+                self.inner.store.touch(&key_for_touch);
+                Ok(Answer::File {
+                    record,
+                    kind,
+                    outcome: Outcome::Miss,
+                })
+            }
             Filled::Body(_) => unreachable!("file fills produce files"),
         }
     }

@@ -14,7 +14,8 @@ use prometheus::{IntCounter, IntGauge};
 /// costs more than the bytes it saves.
 pub const GZIP_MIN_BYTES: usize = 1024;
 
-/// Files up to this size are read in one call and kept; larger ones stream.
+/// Files up to this size are read in one call and kept in memory. Larger
+/// zips stream from disk.
 pub const MAX_ENTRY_BYTES: u64 = 256 * 1024;
 
 /// Bookkeeping per entry beyond its bytes (key, `Arc`, table slot).
@@ -79,15 +80,22 @@ impl HotFiles {
         }
     }
 
-    /// The file named `sha256`, from memory or read from `path` (`size`
-    /// bytes) on the blocking pool.
-    pub async fn get(&self, sha256: &str, path: PathBuf, size: u64, textual: bool) -> std::io::Result<Arc<HotFile>> {
+    /// Returns the file named `sha256` from memory, or reads it (`size`
+    /// bytes at `path()`) on the blocking pool.
+    pub async fn get(
+        &self,
+        sha256: &str,
+        path: impl FnOnce() -> PathBuf,
+        size: u64,
+        textual: bool,
+    ) -> std::io::Result<Arc<HotFile>> {
         if let Some(file) = self.cache.as_ref().and_then(|c| c.get(sha256)) {
             self.hits.inc();
             return Ok(file);
         }
         self.misses.inc();
 
+        let path = path();
         let file = tokio::task::spawn_blocking(move || -> std::io::Result<HotFile> {
             Ok(HotFile::new(read_whole(&path, size)?, textual))
         })
@@ -138,7 +146,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn second_read_comes_from_memory_even_after_the_file_is_gone() {
+    async fn second_read_served_from_memory() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blob");
         let text = "module example.com/hot\n\ngo 1.22\n".repeat(64);
@@ -146,9 +154,9 @@ mod tests {
         let (hits, misses, bytes) = counters();
         let files = HotFiles::new(1 << 20, hits.clone(), misses.clone(), bytes.clone());
 
-        let first = files.get("aa", path.clone(), text.len() as u64, true).await.unwrap();
+        let first = files.get("aa", || path.clone(), text.len() as u64, true).await.unwrap();
         std::fs::remove_file(&path).unwrap();
-        let second = files.get("aa", path.clone(), text.len() as u64, true).await.unwrap();
+        let second = files.get("aa", || path.clone(), text.len() as u64, true).await.unwrap();
 
         assert_eq!(second.identity.as_ref(), text.as_bytes());
         assert!(Arc::ptr_eq(&first, &second));
@@ -164,15 +172,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn zero_capacity_reads_every_time_and_small_text_has_no_gzip() {
+    async fn zero_capacity_always_reads_disk() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blob");
         std::fs::write(&path, b"{\"Version\":\"v1.0.0\"}").unwrap();
         let (hits, misses, bytes) = counters();
         let files = HotFiles::new(0, hits.clone(), misses.clone(), bytes);
 
-        let first = files.get("bb", path.clone(), 20, true).await.unwrap();
-        let second = files.get("bb", path.clone(), 20, true).await.unwrap();
+        let first = files.get("bb", || path.clone(), 20, true).await.unwrap();
+        let second = files.get("bb", || path.clone(), 20, true).await.unwrap();
 
         assert!(!Arc::ptr_eq(&first, &second));
         assert!(first.gzip.is_none());
@@ -180,15 +188,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_file_whose_size_differs_from_the_index_is_an_error() {
+    async fn size_mismatch_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blob");
         std::fs::write(&path, b"12345").unwrap();
         let (hits, misses, bytes) = counters();
         let files = HotFiles::new(1 << 20, hits, misses, bytes);
 
-        let shorter = files.get("cc", path.clone(), 9, false).await.err().unwrap();
-        let longer = files.get("cc", path.clone(), 3, false).await.err().unwrap();
+        let shorter = files.get("cc", || path.clone(), 9, false).await.err().unwrap();
+        let longer = files.get("cc", || path.clone(), 3, false).await.err().unwrap();
 
         assert_eq!(shorter.kind(), std::io::ErrorKind::InvalidData);
         assert_eq!(longer.kind(), std::io::ErrorKind::InvalidData);

@@ -3,6 +3,7 @@
 
 mod error;
 mod hot;
+mod known;
 mod pages;
 mod proxy;
 mod respond;
@@ -29,11 +30,13 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Small stored files held in memory.
     pub hot: Arc<HotFiles>,
+    /// Request paths already parsed to a stored file.
+    pub known: Arc<known::KnownPaths>,
 }
 
 impl AppState {
-    /// The state for `cache`, keeping up to `memory_cache` bytes of small
-    /// stored files in memory.
+    /// Creates the state for `cache`, keeping up to `memory_cache` bytes of
+    /// small stored files in memory.
     pub fn new(cache: Cache, metrics: Arc<Metrics>, memory_cache: u64) -> AppState {
         let hot = HotFiles::new(
             memory_cache,
@@ -45,6 +48,7 @@ impl AppState {
             cache,
             metrics,
             hot: Arc::new(hot),
+            known: Arc::new(known::KnownPaths::new()),
         }
     }
 }

@@ -13,6 +13,7 @@ use super::respond::{is_text, Content, Representation};
 use super::AppState;
 use crate::cache::{Answer, FetchPolicy, Outcome};
 use crate::module::{parse_request_path, FileKind, ProxyRequest};
+use crate::store::file_key;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=60";
@@ -22,9 +23,15 @@ fn endpoint_of(request: &ProxyRequest) -> &'static str {
         ProxyRequest::List(_) => "list",
         ProxyRequest::Latest(_) => "latest",
         ProxyRequest::Query(..) => "info",
-        ProxyRequest::File(_, _, FileKind::Info) => "info",
-        ProxyRequest::File(_, _, FileKind::Mod) => "mod",
-        ProxyRequest::File(_, _, FileKind::Zip) => "zip",
+        ProxyRequest::File(_, _, kind) => endpoint_of_kind(*kind),
+    }
+}
+
+fn endpoint_of_kind(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::Info => "info",
+        FileKind::Mod => "mod",
+        FileKind::Zip => "zip",
     }
 }
 
@@ -47,6 +54,25 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
         return response;
     }
 
+    let head = method == Method::HEAD;
+
+    if let Some(known) = state.known.get(raw) {
+        // Any failure here takes the full path below, which reports it.
+        if let Ok(Some(stored)) = state.cache.stored_file(&known.key) {
+            let endpoint = endpoint_of_kind(known.kind);
+            let answer = Answer::File {
+                record: stored,
+                kind: known.kind,
+                outcome: Outcome::Hit,
+            };
+            let (response, outcome) = answer_response(&state, answer, &headers, head).await;
+            let sent = if head { 0 } else { content_length(&response) };
+            record(&state, endpoint, outcome, response.status(), started, sent);
+            tracing::debug!(key = %known.key, endpoint, status = response.status().as_u16(), "hit");
+            return response;
+        }
+    }
+
     let request = match parse_request_path(raw) {
         Ok(request) => request,
         Err(reason) => {
@@ -57,10 +83,14 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
         }
     };
     let endpoint = endpoint_of(&request);
-    let head = method == Method::HEAD;
 
     let (response, outcome) = match state.cache.answer(&request, policy).await {
-        Ok(answer) => answer_response(&state, answer, &headers, head).await,
+        Ok(answer) => {
+            if let (ProxyRequest::File(module, version, kind), Answer::File { .. }) = (&request, &answer) {
+                state.known.insert(raw, file_key(module, version, *kind), *kind);
+            }
+            answer_response(&state, answer, &headers, head).await
+        }
         Err(err) => {
             let error = ErrorResponse::from(&err);
             if error.status == StatusCode::NOT_FOUND {
@@ -87,13 +117,13 @@ async fn answer_response(
     let (representation, outcome) = match answer {
         Answer::File { record, kind, outcome } => {
             let store = state.cache.store();
-            let path = store.blob_path(&record.sha256);
             let content_type = kind.content_type();
             let content = if kind == FileKind::Zip && record.size > MAX_ENTRY_BYTES {
-                Content::Blob(path, store.serving().enter(&record.sha256))
+                Content::Blob(store.blob_path(&record.sha256), store.serving().enter(&record.sha256))
             } else {
                 // Text is read whole, however large, so that gzip applies to
-                // it; only files up to MAX_ENTRY_BYTES stay in memory.
+                // it. Only files up to MAX_ENTRY_BYTES stay in memory.
+                let path = || store.blob_path(&record.sha256);
                 match state
                     .hot
                     .get(&record.sha256, path, record.size, is_text(content_type))
@@ -158,6 +188,7 @@ async fn answer_response(
 
 fn read_failed(e: std::io::Error) -> (Response, &'static str) {
     tracing::error!(error = %e, "reading a stored file failed");
+
     let error = ErrorResponse {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         reason: format!("reading a stored file failed: {e}"),

@@ -50,7 +50,7 @@ impl Representation {
     ///
     /// Text of at least [`GZIP_MIN_BYTES`] goes gzip-encoded to clients that
     /// accept it, as its own representation: its entity tag carries a
-    /// `-gzip` suffix and the response says `Vary: Accept-Encoding`. A range
+    /// `-gzip` suffix and the response carries `Vary: Accept-Encoding`. A range
     /// request always gets the identity bytes.
     pub async fn respond(self, request: &HeaderMap, head: bool) -> std::io::Result<Response> {
         let negotiable = is_text(self.content_type) && self.len >= GZIP_MIN_BYTES as u64;
@@ -134,7 +134,7 @@ pub fn is_text(content_type: &str) -> bool {
     content_type.starts_with("text/") || content_type.starts_with("application/json")
 }
 
-/// Whether `Accept-Encoding` lists `gzip` (or `*`) with a non-zero quality.
+/// Reports whether `Accept-Encoding` lists `gzip` (or `*`) with a non-zero quality.
 fn accepts_gzip(request: &HeaderMap) -> bool {
     request
         .get_all(header::ACCEPT_ENCODING)
@@ -251,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn accept_encoding_honours_quality_zero() {
+    fn accept_encoding_honours_zero_quality() {
         assert!(accepts("gzip"));
         assert!(accepts("br, GZIP;q=0.5"));
         assert!(accepts("*"));

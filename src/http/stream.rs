@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 
 use crate::store::ServingGuard;
 
-/// Bytes read per step. Larger chunks cost memory for every slow client;
-/// smaller ones cost a system call and a frame each.
+/// Bytes read per step. Larger chunks cost memory for every slow client,
+/// and smaller ones cost a system call and a frame each.
 pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// A byte range of a stored file as a stream of chunks.
@@ -188,7 +188,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_range_streams_exactly_its_bytes() {
+    async fn range_streams_exact_bytes() {
         let bytes = pattern(3 * CHUNK_BYTES + 123);
         let (_dir, path) = disk_file(&bytes);
 
@@ -205,7 +205,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn bytes_not_in_the_page_cache_are_read_on_the_blocking_pool() {
+    async fn uncached_bytes_use_blocking_pool() {
         use std::os::fd::AsRawFd;
         let bytes = pattern(8 * CHUNK_BYTES);
         let (_dir, path) = disk_file(&bytes);
@@ -223,7 +223,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_file_shorter_than_its_record_ends_in_an_error() {
+    async fn short_file_ends_in_error() {
         let bytes = pattern(CHUNK_BYTES + 10);
         let (_dir, path) = disk_file(&bytes);
 

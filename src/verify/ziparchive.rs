@@ -95,7 +95,7 @@ impl AsRef<[u8]> for Bytes {
     }
 }
 
-/// The bytes, until the first entry is read; then the `zip` crate's archive.
+/// The bytes until the first entry is read, then the `zip` crate's archive.
 enum Source {
     Bytes(Cursor<Bytes>),
     Archive(zip::ZipArchive<Cursor<Bytes>>),
@@ -110,8 +110,8 @@ impl ZipReader {
             Bytes::Empty
         } else {
             // SAFETY: the file is a blob or a temporary file of the store,
-            // which nothing truncates or rewrites while it is read: blobs are
-            // write-once and a fill's temporary file belongs to that fill.
+            // which nothing truncates or rewrites while it is read. Blobs are
+            // write-once, and a fill's temporary file belongs to that fill.
             Bytes::Mapped(unsafe { memmap2::MmapOptions::new().len(file_size as usize).map(&file)? })
         };
         let mut cursor = Cursor::new(bytes);
