@@ -129,16 +129,35 @@ pub struct FileSettings {
     pub shutdown_timeout: Option<String>,
     pub max_size: Option<String>,
     pub memory_cache: Option<String>,
+    #[serde(default, deserialize_with = "globs")]
     pub pin: Option<String>,
     pub offline: Option<bool>,
     pub gc_interval: Option<String>,
     pub sumdb: Option<String>,
+    #[serde(default, deserialize_with = "globs")]
     pub nosumdb: Option<String>,
+}
+
+/// Reads a glob list written either as one comma-separated string or as an
+/// array of strings, and returns it comma-separated.
+fn globs<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Globs {
+        Text(String),
+        List(Vec<String>),
+    }
+
+    Ok(Some(match Globs::deserialize(deserializer)? {
+        Globs::Text(text) => text,
+        Globs::List(list) => list.join(","),
+    }))
 }
 
 /// The server flags; clap fills each from its flag or, failing that, from its
 /// `MODVAULT_*` variable, so a flag wins over the environment.
 #[derive(Debug, Default, Clone, clap::Args)]
+#[command(next_help_heading = "Settings (shared by every subcommand)")]
 pub struct ServeArgs {
     /// TOML file with settings; flags and MODVAULT_* variables override it.
     #[arg(long, env = "MODVAULT_CONFIG", value_name = "FILE")]
@@ -423,7 +442,15 @@ fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
         )
     })?;
     toml::from_str(&text).map_err(|e| {
-        let problem = e.message().to_string();
+        let problem = match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {column}: {}", e.message())
+            }
+            None => e.message().to_string(),
+        };
         ConfigError::new("config", &shown, problem, "Fix the TOML file; keys are those of `modvault serve --help` with underscores, such as list_ttl = \"60s\".")
     })
 }
@@ -547,6 +574,43 @@ mod tests {
         assert!(message.contains("list_ttl"), "{message}");
         assert!(message.contains("\"soon\""), "{message}");
         assert!(message.contains("30s"), "{message}");
+    }
+
+    #[test]
+    fn toml_globs_take_string_or_array() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("modvault.toml");
+        std::fs::write(
+            &file,
+            "pin = [\"corp.example/*\", \"rsc.io/quote\"]\nnosumdb = \"git.example.com\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+
+        let config = args.resolve().unwrap();
+
+        assert!(config.pins.matches("corp.example/team/tool"));
+        assert!(config.pins.matches("rsc.io/quote"));
+        assert!(!config.pins.matches("rsc.io/other"));
+        assert!(config.nosumdb.matches("git.example.com/private"));
+    }
+
+    #[test]
+    fn toml_error_names_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("modvault.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:8080\"\nlist_ttl = 60\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+
+        let message = args.resolve().unwrap_err().to_string();
+
+        assert!(message.contains("line 2, column 12"), "{message}");
     }
 
     #[test]

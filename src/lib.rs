@@ -213,23 +213,36 @@ async fn maintain(cache: Cache, gc_interval: std::time::Duration) {
     }
 }
 
+/// Logs the effective settings once, in the forms the settings are written
+/// in, so a reader can compare them with the configuration.
 fn log_settings(config: &Config, listener: &TcpListener) {
     let upstream: Vec<String> = config.upstream.entries.iter().map(|e| e.source.to_string()).collect();
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let sumdb = match &config.sumdb {
+        crate::verify::sumdb::SumdbConfig::Off => "off".to_string(),
+        crate::verify::sumdb::SumdbConfig::On(settings) => format!("{} at {}", settings.name(), settings.url),
+    };
+    let max_size = config
+        .max_size
+        .map_or_else(|| "unbounded".to_string(), |bytes| format!("{bytes} bytes"));
     tracing::info!(
         listen = %address,
         data_dir = %config.data_dir.display(),
-        upstream = ?upstream,
+        upstream = %upstream.join(","),
         upstream_concurrency = config.upstream_concurrency,
+        sumdb = %sumdb,
+        nosumdb = %config.nosumdb,
         list_ttl = ?config.list_ttl,
         negative_ttl = ?config.negative_ttl,
         connect_timeout = ?config.connect_timeout,
         header_timeout = ?config.header_timeout,
         idle_timeout = ?config.idle_timeout,
         total_timeout = ?config.total_timeout,
-        max_size = ?config.max_size,
-        memory_cache = config.memory_cache,
+        max_size = %max_size,
+        memory_cache_bytes = config.memory_cache,
+        pin = %config.pins,
         offline = config.offline,
+        gc_interval = ?config.gc_interval,
         "modvault started"
     );
 }

@@ -108,6 +108,10 @@ fn main() -> ExitCode {
     }
 
     init_logging(&config);
+    for name in unknown_settings_variables() {
+        tracing::warn!(variable = %name, "unknown MODVAULT_ variable is ignored; `modvault serve --help` lists the variables");
+    }
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -241,7 +245,7 @@ async fn run_warm(config: Config, inputs: &[String], server: Option<String>, job
         },
         None => warm::WarmVia::Cache(modvault::build_state(&config).await?.cache),
     };
-    let report = warm::warm(&via, &targets, jobs).await;
+    let report = warm::warm(&via, &targets, jobs, "warming").await;
     if let warm::WarmVia::Cache(cache) = &via {
         cache.store().flush().await?;
     }
@@ -273,7 +277,8 @@ async fn run_export(
     let mut keys = Vec::new();
     if !inputs.is_empty() {
         let targets = warm::collect_targets(inputs).map_err(|e| anyhow!(e))?;
-        let report = warm::warm(&warm::WarmVia::Cache(state.cache.clone()), &targets, 8).await;
+        let via = warm::WarmVia::Cache(state.cache.clone());
+        let report = warm::warm(&via, &targets, 8, "filling before export").await;
         if let Some((target, error)) = report.failed.first() {
             bail!("cannot export {target}: {error}");
         }
@@ -359,6 +364,35 @@ async fn shutdown_signal() {
         _ = interrupt => tracing::info!(signal = "SIGINT", "signal received"),
         _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
     }
+}
+
+/// Returns the `MODVAULT_*` variables that modvault does not read. They are
+/// most likely misspelled settings, which would otherwise go unnoticed.
+/// Names used by the test and benchmark scripts are not reported.
+fn unknown_settings_variables() -> Vec<String> {
+    const SCRIPT_VARIABLES: [&str; 4] = [
+        "MODVAULT_BENCH_DATA",
+        "MODVAULT_BIN",
+        "MODVAULT_SKIP_BUILD",
+        "MODVAULT_CONFORMANCE_DIR",
+    ];
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut known: Vec<String> = Vec::new();
+    for subcommand in command.get_subcommands() {
+        for argument in subcommand.get_arguments() {
+            if let Some(name) = argument.get_env() {
+                known.push(name.to_string_lossy().into_owned());
+            }
+        }
+    }
+
+    let mut unknown: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| name.starts_with("MODVAULT_"))
+        .filter(|name| !known.contains(name) && !SCRIPT_VARIABLES.contains(&name.as_str()))
+        .collect();
+    unknown.sort();
+    unknown
 }
 
 fn init_logging(config: &Config) {

@@ -17,10 +17,17 @@ async fn other_methods_get_405_with_allow() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
 
-    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE] {
-        let response = client().request(method.clone(), proxy.url(ZIP)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
-        assert_eq!(response.headers()["allow"], "GET, HEAD");
+    for path in [ZIP, "healthz", "metrics", ""] {
+        for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE] {
+            let response = client().request(method.clone(), proxy.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} /{path}");
+            assert_eq!(response.headers()["allow"], "GET, HEAD", "{method} /{path}");
+            assert_eq!(
+                response.text().await.unwrap(),
+                "only GET and HEAD are allowed\n",
+                "{method} /{path}"
+            );
+        }
     }
     assert_eq!(fixture.total_count(), 0);
 }
@@ -465,6 +472,26 @@ fn bad_setting_stops_startup_with_its_name() {
     assert!(message.contains("upstream"), "{message}");
     assert!(message.contains("direct"), "{message}");
     assert!(message.contains("not supported yet"), "{message}");
+}
+
+#[test]
+fn misspelled_variable_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_modvault"))
+        .args(["gc", "--upstream", "off"])
+        .env("MODVAULT_DATA_DIR", dir.path())
+        .env("MODVAULT_MAXSIZE", "5GiB")
+        .env("MODVAULT_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+
+    let log = String::from_utf8_lossy(&output.stderr);
+    let warning = log
+        .lines()
+        .find(|line| line.contains("unknown MODVAULT_ variable"))
+        .unwrap_or_else(|| panic!("no warning in: {log}"));
+    assert!(warning.contains("MODVAULT_MAXSIZE"), "{warning}");
+    assert!(!log.contains("\"variable\":\"MODVAULT_DATA_DIR\""), "{log}");
 }
 
 #[test]

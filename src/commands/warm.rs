@@ -238,9 +238,10 @@ async fn fill_target(via: &WarmVia, target: &Target) -> Result<(), String> {
     Ok(())
 }
 
-/// Fills every target with at most `jobs` at once.
-pub async fn warm(via: &WarmVia, targets: &[Target], jobs: usize) -> WarmReport {
-    let mut progress = Progress::new("warming", targets.len() as u64);
+/// Fills every target with at most `jobs` at once. `label` names the step
+/// on the progress bar.
+pub async fn warm(via: &WarmVia, targets: &[Target], jobs: usize, label: &'static str) -> WarmReport {
+    let mut progress = Progress::new(label, targets.len() as u64);
     let mut report = WarmReport::default();
     let mut results = futures::stream::iter(targets.iter().map(|t| async move { (t, fill_target(via, t).await) }))
         .buffer_unordered(jobs.max(1));

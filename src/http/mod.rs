@@ -59,13 +59,23 @@ impl AppState {
 /// service endpoints.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(pages::landing))
-        .route("/healthz", get(pages::healthz))
-        .route("/readyz", get(pages::readyz))
-        .route("/metrics", get(pages::metrics))
+        .route("/", get(pages::landing).fallback(method_not_allowed))
+        .route("/healthz", get(pages::healthz).fallback(method_not_allowed))
+        .route("/readyz", get(pages::readyz).fallback(method_not_allowed))
+        .route("/metrics", get(pages::metrics).fallback(method_not_allowed))
         .route_layer(CompressionLayer::new().gzip(true).compress_when(compressible))
         .fallback(proxy::handle)
         .with_state(state)
+}
+
+/// Rejects a method other than GET and HEAD, with the same body on every path.
+pub(crate) async fn method_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are allowed\n").into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, axum::http::HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 /// Gzip only whole text responses of at least 1 KiB, such as `/metrics`.

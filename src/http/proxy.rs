@@ -38,10 +38,7 @@ fn endpoint_of_kind(kind: FileKind) -> &'static str {
 pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let started = Instant::now();
     if method != Method::GET && method != Method::HEAD {
-        let mut response = (StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are allowed\n").into_response();
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        let response = super::method_not_allowed().await;
         record(&state, "other", "rejected", response.status(), started, 0);
         return response;
     }

@@ -10,6 +10,13 @@ pub struct PathPatterns {
     globs: Vec<String>,
 }
 
+impl std::fmt::Display for PathPatterns {
+    /// Writes the globs comma-separated, as they are written in a setting.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.globs.join(","))
+    }
+}
+
 impl PathPatterns {
     /// Parses the list; empty entries are ignored, and a glob with an
     /// unterminated `[` is an error naming it.
