@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use modvault::config::Config;
 use modvault::verify::sumdb::SumdbConfig;
-use support::{client, metric_value, start_proxy, test_config};
+use support::{metric_value, start_proxy, test_config};
 
 fn go_env(name: &str) -> String {
     let output = Command::new("go")
@@ -139,14 +139,7 @@ async fn real_program_builds_through_modvault_then_offline() {
         "online build failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metrics = client()
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy.metrics().await;
     let zips_stored = metric_value(&metrics, "modvault_store_objects", &[("kind", "zip")]);
     assert!(
         zips_stored >= 8.0,
@@ -176,14 +169,7 @@ async fn real_program_builds_through_modvault_then_offline() {
                 "go.sum line verified through modvault differs from the committed go.sum: {line}"
             );
         }
-        let metrics = client()
-            .get(proxy.url("metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = proxy.metrics().await;
         let sumdb_requests = metric_value(&metrics, "modvault_http_requests_total", &[("endpoint", "sumdb")]);
         assert!(
             sumdb_requests >= 1.0,

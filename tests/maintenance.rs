@@ -157,14 +157,7 @@ async fn eviction_keeps_budget_pins_and_busy_entries() {
         let url = proxy.url(&format!("{}/@v/v1.0.0.zip", module.path));
         assert_eq!(http.get(url).send().await.unwrap().status(), StatusCode::OK);
     }
-    let page = http
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = proxy.metrics().await;
     let stored = metric_value(&page, "modvault_store_bytes", &[]);
     assert!(stored <= budget as f64, "store holds {stored} bytes, budget {budget}");
     assert_eq!(metric_value(&page, "modvault_evictions_total", &[]), 3.0);
@@ -538,14 +531,7 @@ async fn air_gapped_import_serves_go_without_network() {
             "{go_sum}"
         );
     }
-    let page = client()
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = proxy.metrics().await;
     assert!(
         metric_value(
             &page,

@@ -348,14 +348,7 @@ async fn list_refreshes_after_ttl_and_serves_stale_on_failure() {
     assert!(stale.headers()["warning"].to_str().unwrap().starts_with("110"));
     assert_eq!(stale.text().await.unwrap(), "v1.0.0\nv1.1.0\n");
 
-    let page = http
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = proxy.metrics().await;
     assert_eq!(
         metric_value(&page, "modvault_stale_responses_total", &[("endpoint", "list")]),
         1.0
@@ -641,14 +634,7 @@ async fn gzip_mod_is_separate_representation() {
     assert!(refused.headers().get("content-encoding").is_none());
     assert_eq!(fixture.count("example.com/bigmod/@v/v1.0.0.mod"), 1);
 
-    let page = http
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = proxy.metrics().await;
     assert_eq!(
         metric_value(&page, "modvault_memory_cache_lookups_total", &[("result", "miss")]),
         1.0

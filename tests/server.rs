@@ -65,14 +65,7 @@ async fn invalid_paths_get_404_text_and_touch_nothing() {
         assert_eq!(body.lines().count(), 1, "{path}: {body:?}");
     }
     assert_eq!(fixture.total_count(), 0, "rejected paths never reach the upstream");
-    let page = http
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = proxy.metrics().await;
     assert_eq!(
         metric_value(&page, "modvault_http_requests_total", &[("outcome", "rejected")]),
         13.0
@@ -129,14 +122,7 @@ async fn service_endpoints_answer() {
     let html = landing.text().await.unwrap();
     assert!(html.contains(&format!("GOPROXY=http://{}", proxy.addr)), "{html}");
 
-    let metrics = http
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy.metrics().await;
     for name in [
         "modvault_http_requests_total",
         "modvault_store_objects",
@@ -264,14 +250,7 @@ async fn credentials_reach_upstream_but_never_clients() {
     assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
     let headers = format!("{:?}", failed.headers());
     let body = failed.text().await.unwrap();
-    let metrics = http
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy.metrics().await;
 
     assert!(fixture
         .authorization_seen()
@@ -315,14 +294,7 @@ async fn restart_serves_stored_files_without_upstream() {
     let list = http.get(proxy.url("example.com/hello/@v/list")).send().await.unwrap();
     assert_eq!(list.status(), StatusCode::OK);
     assert_eq!(list.text().await.unwrap(), "v1.0.0\n");
-    let metrics = http
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy.metrics().await;
     assert_eq!(
         metric_value(&metrics, "modvault_store_objects", &[("kind", "zip")]),
         1.0

@@ -108,14 +108,7 @@ async fn go_verifies_through_modvault_only() {
         1,
         "one upstream lookup serves both modvault's check and the go command"
     );
-    let page = client()
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = proxy.metrics().await;
     assert_eq!(metric_value(&page, "modvault_verification_failures_total", &[]), 0.0);
     assert!(
         metric_value(&page, "modvault_http_requests_total", &[("endpoint", "sumdb")]) >= 2.0,
@@ -184,14 +177,7 @@ async fn tampered_zip_is_refused_and_counted() {
     ] {
         assert!(reason.contains(part), "{part} missing from {reason:?}");
     }
-    let page = client()
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = proxy.metrics().await;
     assert_eq!(
         metric_value(
             &page,
@@ -296,14 +282,7 @@ async fn forked_database_is_refused() {
     let reason = refused.text().await.unwrap();
     assert!(reason.contains("SECURITY ERROR"), "{reason}");
     assert!(reason.contains("inconsistent"), "{reason}");
-    let page = client()
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = proxy.metrics().await;
     assert_eq!(
         metric_value(&page, "modvault_verification_failures_total", &[("reason", "fork")]),
         1.0
@@ -459,14 +438,7 @@ async fn zip_bomb_and_case_collision_are_refused() {
         .unwrap();
     assert_eq!(nested.status(), StatusCode::BAD_GATEWAY);
 
-    let page = http
-        .get(proxy.url("metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = proxy.metrics().await;
     assert_eq!(
         metric_value(
             &page,

@@ -46,6 +46,18 @@ impl Proxy {
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
+
+    /// Fetches the `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.url("metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for Proxy {
