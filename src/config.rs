@@ -127,7 +127,9 @@ pub struct FileSettings {
     pub list_ttl: Option<String>,
     pub negative_ttl: Option<String>,
     pub shutdown_timeout: Option<String>,
+    #[serde(default, deserialize_with = "size")]
     pub max_size: Option<String>,
+    #[serde(default, deserialize_with = "size")]
     pub memory_cache: Option<String>,
     #[serde(default, deserialize_with = "globs")]
     pub pin: Option<String>,
@@ -148,9 +150,29 @@ fn globs<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Str
         List(Vec<String>),
     }
 
-    Ok(Some(match Globs::deserialize(deserializer)? {
+    let globs = Globs::deserialize(deserializer)
+        .map_err(|_| serde::de::Error::custom("expected a comma-separated string or an array of strings"))?;
+    Ok(Some(match globs {
         Globs::Text(text) => text,
         Globs::List(list) => list.join(","),
+    }))
+}
+
+/// Reads a size written as a string with a unit (`"64MiB"`) or as a whole
+/// number of bytes, and returns it as text for `parse_size`.
+fn size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Text(String),
+        Bytes(u64),
+    }
+
+    let size = Size::deserialize(deserializer)
+        .map_err(|_| serde::de::Error::custom("expected a size such as \"64MiB\" or a number of bytes"))?;
+    Ok(Some(match size {
+        Size::Text(text) => text,
+        Size::Bytes(bytes) => bytes.to_string(),
     }))
 }
 
@@ -269,12 +291,12 @@ impl ServeArgs {
         let mut config = Config::new(data_dir, upstream);
 
         if let Some(listen) = pick(&self.listen, &file.listen) {
-            config.listen = listen.parse().map_err(|_| {
+            config.listen = listen_address(&listen).ok_or_else(|| {
                 ConfigError::new(
                     "listen",
                     &listen,
-                    "not an address and port",
-                    "Use a form like 127.0.0.1:8080 or [::]:8080.",
+                    "not an address and port, or a host name that resolves to one",
+                    "Use a form like 127.0.0.1:8080, [::]:8080 or localhost:8080.",
                 )
             })?;
         }
@@ -447,12 +469,26 @@ fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
                 let before = &text[..span.start.min(text.len())];
                 let line = before.matches('\n').count() + 1;
                 let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!("line {line}, column {column}: {}", e.message())
+                format!("line {line}, column {column}: {}", one_line(e.message()))
             }
-            None => e.message().to_string(),
+            None => one_line(e.message()),
         };
         ConfigError::new("config", &shown, problem, "Fix the TOML file; keys are those of `modvault serve --help` with underscores, such as list_ttl = \"60s\".")
     })
+}
+
+/// Reads `ADDR:PORT`, resolving a host name such as `localhost` to its
+/// first address.
+fn listen_address(text: &str) -> Option<SocketAddr> {
+    if let Ok(address) = text.parse() {
+        return Some(address);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(text).ok()?.next()
+}
+
+/// Joins a multi-line parser message into one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Parses sizes such as `500MB`, `50GiB` or `1073741824`: decimal units
@@ -611,6 +647,43 @@ mod tests {
         let message = args.resolve().unwrap_err().to_string();
 
         assert!(message.contains("line 2, column 12"), "{message}");
+    }
+
+    #[test]
+    fn toml_sizes_take_numbers_and_bad_globs_explain() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = dir.path().join("sizes.toml");
+        std::fs::write(&sizes, "memory_cache = 0\nmax_size = 1048576\n").unwrap();
+        let globs = dir.path().join("globs.toml");
+        std::fs::write(&globs, "pin = [1, 2]\n").unwrap();
+        let read = |file: &std::path::Path| {
+            ServeArgs {
+                config: Some(file.to_path_buf()),
+                ..Default::default()
+            }
+            .resolve()
+        };
+
+        let config = read(&sizes).unwrap();
+        let message = read(&globs).unwrap_err().to_string();
+
+        assert_eq!(config.memory_cache, 0);
+        assert_eq!(config.max_size, Some(1 << 20));
+        assert!(message.contains("array of strings"), "{message}");
+        assert!(!message.contains("Globs"), "{message}");
+    }
+
+    #[test]
+    fn listen_takes_host_names() {
+        let args = ServeArgs {
+            listen: Some("localhost:18085".into()),
+            ..Default::default()
+        };
+
+        let listen = args.resolve().unwrap().listen;
+
+        assert!(listen.ip().is_loopback(), "{listen}");
+        assert_eq!(listen.port(), 18085);
     }
 
     #[test]

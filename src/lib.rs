@@ -222,9 +222,9 @@ fn log_settings(config: &Config, listener: &TcpListener) {
         crate::verify::sumdb::SumdbConfig::Off => "off".to_string(),
         crate::verify::sumdb::SumdbConfig::On(settings) => format!("{} at {}", settings.name(), settings.url),
     };
-    let max_size = config
+    let max_size_bytes = config
         .max_size
-        .map_or_else(|| "unbounded".to_string(), |bytes| format!("{bytes} bytes"));
+        .map_or_else(|| "unbounded".to_string(), |bytes| bytes.to_string());
     tracing::info!(
         listen = %address,
         data_dir = %config.data_dir.display(),
@@ -238,11 +238,15 @@ fn log_settings(config: &Config, listener: &TcpListener) {
         header_timeout = ?config.header_timeout,
         idle_timeout = ?config.idle_timeout,
         total_timeout = ?config.total_timeout,
-        max_size = %max_size,
+        retries = config.retries,
+        shutdown_timeout = ?config.shutdown_timeout,
+        max_size_bytes = %max_size_bytes,
         memory_cache_bytes = config.memory_cache,
         pin = %config.pins,
         offline = config.offline,
         gc_interval = ?config.gc_interval,
+        log_level = %config.log_level,
+        log_format = ?config.log_format,
         "modvault started"
     );
 }

@@ -214,9 +214,10 @@ async fn run_gc(config: Config) -> anyhow::Result<ExitCode> {
 
 async fn run_stats(config: Config, server: Option<String>) -> anyhow::Result<ExitCode> {
     let data_dir = config.data_dir.clone();
-    let local =
-        tokio::task::spawn_blocking(move || commands::open_store(&data_dir).and_then(|s| stats::store_stats(&s)))
-            .await?;
+    let local = tokio::task::spawn_blocking(move || {
+        commands::open_existing_store(&data_dir).and_then(|s| stats::store_stats(&s))
+    })
+    .await?;
     match &local {
         Ok(totals) => print!("{}", stats::render_store(totals)),
         Err(e) if server.is_none() => return Err(anyhow!("{e:#}")),
@@ -403,8 +404,11 @@ fn init_logging(config: &Config) {
         );
         tracing_subscriber::EnvFilter::new("info")
     });
+    // Colour codes only for a terminal: in a file or a journal they are noise.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

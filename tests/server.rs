@@ -467,6 +467,22 @@ fn misspelled_variable_is_reported() {
 }
 
 #[test]
+fn stats_on_missing_store_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let output = Command::new(env!("CARGO_BIN_EXE_modvault"))
+        .args(["stats", "--upstream", "off"])
+        .env("MODVAULT_DATA_DIR", &missing)
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("no modvault store"), "{message}");
+    assert!(!missing.exists(), "stats created {}", missing.display());
+}
+
+#[test]
 fn serve_help_documents_units_and_defaults() {
     let output = Command::new(env!("CARGO_BIN_EXE_modvault"))
         .args(["serve", "--help"])
