@@ -55,7 +55,7 @@ impl Cache {
                     .get_file(&key)?
                     .ok_or_else(|| missing(format!("{module}@latest")))?;
                 let path = store.blob_path(&record.sha256);
-                let body = std::fs::read(&path).map_err(|source| crate::store::StoreError::Io { path, source })?;
+                let body = std::fs::read(&path).map_err(|cause| crate::store::StoreError::Io { path, cause })?;
                 // @latest changes as versions arrive, so it is served like a
                 // list (short cache lifetime), not like the immutable .info.
                 Ok(self.stored_body(Bytes::from(body), "application/json"))

@@ -134,26 +134,35 @@ pub fn is_text(content_type: &str) -> bool {
     content_type.starts_with("text/") || content_type.starts_with("application/json")
 }
 
-/// Reports whether `Accept-Encoding` lists `gzip` (or `*`) with a non-zero quality.
+/// Reports whether `Accept-Encoding` accepts `gzip` (or `*`) with a non-zero
+/// quality, and does not rate `identity` explicitly higher.
 fn accepts_gzip(request: &HeaderMap) -> bool {
-    request
+    let mut gzip: Option<f32> = None;
+    let mut any: Option<f32> = None;
+    let mut identity: Option<f32> = None;
+    let items = request
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            if !coding.eq_ignore_ascii_case("gzip") && coding != "*" {
-                return false;
-            }
-            let quality = parts
-                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
-                .next()
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            quality > 0.0
-        })
+        .flat_map(|value| value.split(','));
+    for item in items {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let quality = parts
+            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+            .next()
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" => gzip = Some(quality),
+            "*" => any = Some(quality),
+            "identity" => identity = Some(quality),
+            _ => {}
+        }
+    }
+
+    let gzip = gzip.or(any).unwrap_or(0.0);
+    gzip > 0.0 && identity.is_none_or(|identity| identity <= gzip)
 }
 
 /// `If-None-Match` wins over `If-Modified-Since`, as RFC 9110 requires.
@@ -258,6 +267,9 @@ mod tests {
         assert!(!accepts("gzip;q=0"));
         assert!(!accepts("gzip; q=0.0, identity"));
         assert!(!accepts("deflate, br"));
+        assert!(!accepts("gzip;q=0.5, identity;q=1"));
+        assert!(accepts("gzip;q=1, identity;q=0.5"));
+        assert!(!accepts("*;q=0"));
         assert!(!accepts_gzip(&HeaderMap::new()));
     }
 

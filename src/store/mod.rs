@@ -25,20 +25,28 @@ pub use record::{FileRecord, MutableRecord};
 
 use crate::module::{encode_element, FileKind, ModulePath, Version};
 
+/// The causes are part of each message and not chained as sources, so a
+/// report that prints the chain does not repeat them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store I/O failed on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("store I/O failed on {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("store index failed: {0}")]
-    Index(#[from] sled::Error),
+    Index(sled::Error),
     #[error("store record {key:?} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+    move |cause| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        StoreError::Index(error)
     }
 }
 
