@@ -81,8 +81,9 @@ pub(crate) struct ZipReader {
 /// The file's bytes, mapped into memory: a module zip has thousands of
 /// small entries, and reading them through the file took a seek and a read
 /// system call each.
+#[derive(Clone)]
 enum Bytes {
-    Mapped(memmap2::Mmap),
+    Mapped(std::sync::Arc<memmap2::Mmap>),
     Empty,
 }
 
@@ -112,7 +113,8 @@ impl ZipReader {
             // SAFETY: the file is a blob or a temporary file of the store,
             // which nothing truncates or rewrites while it is read. Blobs are
             // write-once, and a fill's temporary file belongs to that fill.
-            Bytes::Mapped(unsafe { memmap2::MmapOptions::new().len(file_size as usize).map(&file)? })
+            let map = unsafe { memmap2::MmapOptions::new().len(file_size as usize).map(&file)? };
+            Bytes::Mapped(std::sync::Arc::new(map))
         };
         let mut cursor = Cursor::new(bytes);
         let entries = read_central_directory(&mut cursor, file_size)?;
@@ -125,6 +127,17 @@ impl ZipReader {
 
     pub fn entries(&self) -> &[RawEntry] {
         &self.entries
+    }
+
+    /// Returns a second reader of the same mapped bytes, so that another
+    /// thread can read other entries at the same time.
+    pub fn fork(&mut self) -> Result<ZipReader, EntryReadError> {
+        let archive = self.archive()?.clone();
+        Ok(ZipReader {
+            entries: self.entries.clone(),
+            source: Source::Archive(archive),
+            buffer: vec![0u8; 64 * 1024],
+        })
     }
 
     fn archive(&mut self) -> Result<&mut zip::ZipArchive<Cursor<Bytes>>, EntryReadError> {

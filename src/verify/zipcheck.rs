@@ -196,7 +196,23 @@ fn check_entry_name(entry: &RawEntry, prefix: &str, collisions: &mut CollisionCh
     Ok(EntryKind::File)
 }
 
+/// Zips whose entries hold less than this (uncompressed) are hashed on one
+/// thread: starting others would cost more than it saves.
+const PARALLEL_MIN_BYTES: u64 = 4 << 20;
+
+/// At most this many threads hash the entries of one zip.
+const MAX_THREADS: usize = 4;
+
+/// The digest, size and (for the root go.mod) content of one entry.
+struct EntryDigest {
+    sha256: [u8; 32],
+    bytes: u64,
+    go_mod: Option<Vec<u8>>,
+}
+
 fn hash_entries(reader: &mut ZipReader, kinds: &[EntryKind]) -> Result<ZipReport, ZipError> {
+    let digests = digest_all(reader, kinds)?;
+
     let mut hash = Hash1::new();
     let mut report = ZipReport {
         h1: String::new(),
@@ -204,11 +220,102 @@ fn hash_entries(reader: &mut ZipReader, kinds: &[EntryKind]) -> Result<ZipReport
         uncompressed_bytes: 0,
         go_mod: None,
     };
-    for (index, kind) in kinds.iter().enumerate() {
+    for ((entry, kind), digest) in reader.entries().iter().zip(kinds).zip(digests) {
+        report.uncompressed_bytes += digest.bytes;
+        if !matches!(kind, EntryKind::Directory) {
+            report.files += 1;
+        }
+        if digest.go_mod.is_some() {
+            report.go_mod = digest.go_mod;
+        }
+        hash.add(&entry.name, digest.sha256).map_err(|err| ZipError::Entry {
+            name: entry.display_name(),
+            rule: EntryRule::Content(err.to_string()),
+        })?;
+    }
+    report.h1 = hash.finish();
+    Ok(report)
+}
+
+/// Reads every entry, on several threads for a large zip. Each thread takes
+/// a run of consecutive entries, and the runs are joined in order, so the
+/// first failing entry is reported as on one thread.
+fn digest_all(reader: &mut ZipReader, kinds: &[EntryKind]) -> Result<Vec<EntryDigest>, ZipError> {
+    let runs = split_by_size(reader.entries(), threads());
+    if runs.len() < 2 {
+        return digest_run(reader, kinds, 0..kinds.len());
+    }
+    let mut forks = Vec::with_capacity(runs.len() - 1);
+    for _ in 1..runs.len() {
+        match reader.fork() {
+            Ok(fork) => forks.push(fork),
+            // The one-thread path reports the same failure at the entry where it occurs.
+            Err(_) => return digest_run(reader, kinds, 0..kinds.len()),
+        }
+    }
+
+    std::thread::scope(|scope| {
+        let others: Vec<_> = forks
+            .into_iter()
+            .zip(runs[1..].iter().cloned())
+            .map(|(mut fork, run)| scope.spawn(move || digest_run(&mut fork, kinds, run)))
+            .collect();
+        let mut digests = digest_run(reader, kinds, runs[0].clone());
+        for other in others {
+            let result = other.join().expect("an entry hashing thread does not panic");
+            digests = match (digests, result) {
+                (Ok(mut all), Ok(more)) => {
+                    all.extend(more);
+                    Ok(all)
+                }
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            };
+        }
+        digests
+    })
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(MAX_THREADS)
+}
+
+/// Splits the entries into up to `threads` runs of consecutive entries with
+/// about the same uncompressed size. Small zips get one run.
+fn split_by_size(entries: &[RawEntry], threads: usize) -> Vec<std::ops::Range<usize>> {
+    let total: u64 = entries.iter().map(|e| e.uncompressed_size).sum();
+    if threads < 2 || total < PARALLEL_MIN_BYTES {
+        return std::iter::once(0..entries.len()).collect();
+    }
+    let share = total.div_ceil(threads as u64);
+    let mut runs = Vec::with_capacity(threads);
+    let (mut start, mut size) = (0, 0u64);
+    for (index, entry) in entries.iter().enumerate() {
+        size += entry.uncompressed_size;
+        if size >= share && runs.len() + 1 < threads {
+            runs.push(start..index + 1);
+            (start, size) = (index + 1, 0);
+        }
+    }
+    if start < entries.len() {
+        runs.push(start..entries.len());
+    }
+    runs
+}
+
+fn digest_run(
+    reader: &mut ZipReader,
+    kinds: &[EntryKind],
+    run: std::ops::Range<usize>,
+) -> Result<Vec<EntryDigest>, ZipError> {
+    let mut digests = Vec::with_capacity(run.len());
+    for index in run {
         let mut hasher = Sha256::new();
         let mut go_mod = Vec::new();
-        let keep = matches!(kind, EntryKind::RootGoMod);
-        let read = reader
+        let keep = matches!(kinds[index], EntryKind::RootGoMod);
+        let bytes = reader
             .read_entry(index, &mut |chunk| {
                 hasher.update(chunk);
                 if keep {
@@ -216,23 +323,13 @@ fn hash_entries(reader: &mut ZipReader, kinds: &[EntryKind]) -> Result<ZipReport
                 }
             })
             .map_err(|source| content_error(&reader.entries()[index], source))?;
-
-        report.uncompressed_bytes += read;
-        if !matches!(kind, EntryKind::Directory) {
-            report.files += 1;
-        }
-        if keep {
-            report.go_mod = Some(go_mod);
-        }
-        let name = &reader.entries()[index].name;
-        hash.add(name, hasher.finalize().into())
-            .map_err(|err| ZipError::Entry {
-                name: String::from_utf8_lossy(name).into_owned(),
-                rule: EntryRule::Content(err.to_string()),
-            })?;
+        digests.push(EntryDigest {
+            sha256: hasher.finalize().into(),
+            bytes,
+            go_mod: keep.then_some(go_mod),
+        });
     }
-    report.h1 = hash.finish();
-    Ok(report)
+    Ok(digests)
 }
 
 fn content_error(entry: &RawEntry, source: EntryReadError) -> ZipError {
@@ -533,6 +630,68 @@ mod tests {
         );
         let err = check_and_hash_zip(&path, "example.com/m", "v1.0.0+bad").unwrap_err();
         assert!(matches!(err, ZipError::InvalidModule { .. }));
+    }
+
+    /// Forty 200 KiB files of varied bytes: 8 MiB, enough for several threads.
+    fn large_entries() -> Vec<(String, Vec<u8>)> {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        (0..40)
+            .map(|i| {
+                let content: Vec<u8> = (0..200 * 1024)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        b'a' + (state % 16) as u8
+                    })
+                    .collect();
+                (format!("{PREFIX}part{i:02}.txt"), content)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_cover_every_entry_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = large_entries();
+        let borrowed: Vec<(&str, &[u8])> = entries.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+        let path = write_zip(dir.path(), &borrowed);
+        let reader = ZipReader::open(File::open(&path).unwrap(), std::fs::metadata(&path).unwrap().len()).unwrap();
+
+        let runs = split_by_size(reader.entries(), 4);
+
+        assert_eq!(runs.len(), 4);
+        assert_eq!(runs[0].start, 0);
+        assert_eq!(runs[3].end, 40);
+        for pair in runs.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+        }
+        let small = split_by_size(&reader.entries()[..5], 4);
+        assert_eq!(small.len(), 1, "1 MiB stays on one thread");
+        assert_eq!(small[0], 0..5);
+    }
+
+    #[test]
+    fn parallel_hash_matches_one_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = large_entries();
+        let borrowed: Vec<(&str, &[u8])> = entries.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+        let path = write_zip(dir.path(), &borrowed);
+        let size = std::fs::metadata(&path).unwrap().len();
+        let mut reader = ZipReader::open(File::open(&path).unwrap(), size).unwrap();
+        let kinds: Vec<EntryKind> = (0..40).map(|_| EntryKind::File).collect();
+
+        let parallel = check_and_hash_zip(&path, "example.com/m", "v1.0.0").unwrap();
+        let one_thread = digest_run(&mut reader, &kinds, 0..40).unwrap();
+        let mut hash = Hash1::new();
+        for ((name, _), digest) in entries.iter().zip(&one_thread) {
+            hash.add(name.as_bytes(), digest.sha256).unwrap();
+        }
+
+        assert_eq!(parallel.h1, hash.finish());
+        assert_eq!(parallel.h1, crate::verify::dirhash::hash_zip(&path).unwrap());
+        assert_eq!(parallel.files, 40);
+        assert_eq!(parallel.uncompressed_bytes, 40 * 200 * 1024);
     }
 
     #[test]
