@@ -34,6 +34,27 @@ fn sumdb_setting(db: &Arc<Mutex<TestSumdb>>, url: &str) -> SumdbConfig {
 
 /// Builds test settings that fill from `fixture` and verify with `db`,
 /// reached only through the fixture's `/sumdb/`.
+/// Runs the test program with the real go command through `proxy`, which
+/// trusts `db`'s key; returns its folder (with go.sum) and the output.
+async fn go_run_program(
+    proxy: &support::Proxy,
+    db: &Arc<Mutex<TestSumdb>>,
+) -> (tempfile::TempDir, std::process::Output) {
+    let work = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("go.mod"), GO_MOD).unwrap();
+    std::fs::write(work.path().join("main.go"), MAIN_GO).unwrap();
+    let key = db.lock().unwrap().verifier_key();
+
+    let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        support::go(&dir, &home_dir, &base, &key, "-mod=mod -modcacherw", &["run", "."])
+    })
+    .await
+    .unwrap();
+    (work, output)
+}
+
 fn verified_config(data: &std::path::Path, fixture: &Fixture, db: &Arc<Mutex<TestSumdb>>) -> modvault::config::Config {
     let mut config = test_config(data, &fixture.base);
     config.sumdb = sumdb_setting(db, &closed_url());
@@ -67,18 +88,7 @@ async fn go_verifies_through_modvault_only() {
     fixture.serve_sumdb(db.clone());
     let data = tempfile::tempdir().unwrap();
     let proxy = start_proxy(verified_config(data.path(), &fixture, &db)).await;
-    let work = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("go.mod"), GO_MOD).unwrap();
-    std::fs::write(work.path().join("main.go"), MAIN_GO).unwrap();
-    let key = db.lock().unwrap().verifier_key();
-
-    let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
-    let output = tokio::task::spawn_blocking(move || {
-        support::go(&dir, &home_dir, &base, &key, "-mod=mod -modcacherw", &["run", "."])
-    })
-    .await
-    .unwrap();
+    let (work, output) = go_run_program(&proxy, &db).await;
 
     assert!(
         output.status.success(),
@@ -193,17 +203,7 @@ async fn tampered_zip_is_refused_and_counted() {
         .unwrap();
     assert_eq!(again.status(), StatusCode::BAD_GATEWAY, "nothing was stored");
 
-    let work = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("go.mod"), GO_MOD).unwrap();
-    std::fs::write(work.path().join("main.go"), MAIN_GO).unwrap();
-    let key = db.lock().unwrap().verifier_key();
-    let (dir, home_dir, base) = (work.path().to_path_buf(), home.path().to_path_buf(), proxy.base.clone());
-    let output = tokio::task::spawn_blocking(move || {
-        support::go(&dir, &home_dir, &base, &key, "-mod=mod -modcacherw", &["run", "."])
-    })
-    .await
-    .unwrap();
+    let (_work, output) = go_run_program(&proxy, &db).await;
     assert!(!output.status.success(), "go must not build with a tampered module");
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("502"),

@@ -54,18 +54,16 @@ impl Representation {
     /// request always gets the identity bytes.
     pub async fn respond(self, request: &HeaderMap, head: bool) -> std::io::Result<Response> {
         let negotiable = is_text(self.content_type) && self.len >= GZIP_MIN_BYTES as u64;
-        let encoded = if negotiable && !request.contains_key(header::RANGE) && accepts_gzip(request) {
-            match &self.content {
-                Content::Hot(file) => file.gzip.clone(),
-                Content::Memory(bytes) => Some(gzip(bytes)),
-                Content::Blob(..) => None,
-            }
-        } else {
-            None
+        let has_gzip = match &self.content {
+            Content::Hot(file) => file.gzip.is_some(),
+            Content::Memory(_) => true,
+            Content::Blob(..) => false,
         };
-        let etag = match encoded {
-            Some(_) => format!("\"{}-gzip\"", self.sha256),
-            None => format!("\"{}\"", self.sha256),
+        let use_gzip = negotiable && has_gzip && !request.contains_key(header::RANGE) && accepts_gzip(request);
+        let etag = if use_gzip {
+            format!("\"{}-gzip\"", self.sha256)
+        } else {
+            format!("\"{}\"", self.sha256)
         };
         let modified = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(self.modified_secs));
 
@@ -86,6 +84,12 @@ impl Representation {
         }
         builder = builder.header(header::CONTENT_TYPE, self.content_type);
 
+        // A body in memory is encoded only now, after a 304 needed none.
+        let encoded = match (&self.content, use_gzip) {
+            (Content::Hot(file), true) => file.gzip.clone(),
+            (Content::Memory(bytes), true) => Some(gzip(bytes)),
+            _ => None,
+        };
         if let Some(encoded) = encoded {
             builder = builder
                 .status(StatusCode::OK)
@@ -129,7 +133,8 @@ impl Representation {
     }
 }
 
-/// Text is what gzip shrinks: `.info`, `.mod`, lists and checksum lines.
+/// Reports whether a content type is text, which gzip shrinks: `.info`,
+/// `.mod`, lists and checksum lines.
 pub fn is_text(content_type: &str) -> bool {
     content_type.starts_with("text/") || content_type.starts_with("application/json")
 }
@@ -147,17 +152,18 @@ fn accepts_gzip(request: &HeaderMap) -> bool {
         .flat_map(|value| value.split(','));
     for item in items {
         let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let coding = parts.next().unwrap_or("").trim();
         let quality = parts
             .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
             .next()
             .and_then(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
-        match coding.as_str() {
-            "gzip" => gzip = Some(quality),
-            "*" => any = Some(quality),
-            "identity" => identity = Some(quality),
-            _ => {}
+        if coding.eq_ignore_ascii_case("gzip") {
+            gzip = Some(quality);
+        } else if coding == "*" {
+            any = Some(quality);
+        } else if coding.eq_ignore_ascii_case("identity") {
+            identity = Some(quality);
         }
     }
 
