@@ -150,8 +150,9 @@ fn globs<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Str
         List(Vec<String>),
     }
 
-    let globs = Globs::deserialize(deserializer)
-        .map_err(|_| serde::de::Error::custom("expected a comma-separated string or an array of strings"))?;
+    let globs = Globs::deserialize(deserializer).map_err(|_| {
+        serde::de::Error::custom("invalid glob list: write a comma-separated string or an array of strings")
+    })?;
     Ok(Some(match globs {
         Globs::Text(text) => text,
         Globs::List(list) => list.join(","),
@@ -169,7 +170,7 @@ fn size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Stri
     }
 
     let size = Size::deserialize(deserializer)
-        .map_err(|_| serde::de::Error::custom("expected a size such as \"64MiB\" or a number of bytes"))?;
+        .map_err(|_| serde::de::Error::custom("invalid size: write a string such as \"64MiB\" or a number of bytes"))?;
     Ok(Some(match size {
         Size::Text(text) => text,
         Size::Bytes(bytes) => bytes.to_string(),

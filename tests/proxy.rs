@@ -602,7 +602,7 @@ async fn gzip_mod_is_separate_representation() {
         .send()
         .await
         .unwrap();
-    let refused = http
+    let declined = http
         .get(&url)
         .header("accept-encoding", "gzip;q=0")
         .send()
@@ -631,7 +631,7 @@ async fn gzip_mod_is_separate_representation() {
     assert_eq!(ranged.status(), StatusCode::PARTIAL_CONTENT);
     assert!(ranged.headers().get("content-encoding").is_none());
     assert_eq!(ranged.bytes().await.unwrap().as_ref(), &module.mod_file()[..6]);
-    assert!(refused.headers().get("content-encoding").is_none());
+    assert!(declined.headers().get("content-encoding").is_none());
     assert_eq!(fixture.count("example.com/bigmod/@v/v1.0.0.mod"), 1);
 
     let page = proxy.metrics().await;

@@ -78,7 +78,8 @@ pub(crate) async fn method_not_allowed() -> axum::response::Response {
     response
 }
 
-/// Gzip only whole text responses of at least 1 KiB, such as `/metrics`.
+/// Reports whether a response gets gzip: only whole text responses of at
+/// least 1 KiB, such as `/metrics`.
 fn compressible(status: StatusCode, _: axum::http::Version, headers: &HeaderMap, _: &axum::http::Extensions) -> bool {
     if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
         return false;

@@ -53,7 +53,7 @@ impl BlobStream {
         })
     }
 
-    /// How many chunks had to be read on the blocking pool.
+    /// Returns how many chunks were read on the blocking pool.
     #[cfg(test)]
     pub fn blocking_reads(&self) -> u64 {
         self.blocking_reads
@@ -107,9 +107,9 @@ impl Stream for BlobStream {
     }
 }
 
-/// Reads exactly `want` bytes at `offset`; the file ending early is an error,
-/// so a damaged blob ends the response instead of sending fewer bytes than
-/// `Content-Length` announced.
+/// Reads exactly `want` bytes at `offset`. A file that ends early is an
+/// error, so a damaged blob ends the response instead of sending fewer bytes
+/// than `Content-Length` announced.
 fn read_exact(file: &File, offset: u64, want: usize) -> io::Result<Bytes> {
     use std::os::unix::fs::FileExt;
     let mut buffer = vec![0u8; want];
@@ -118,8 +118,8 @@ fn read_exact(file: &File, offset: u64, want: usize) -> io::Result<Bytes> {
 }
 
 /// Reads up to `want` bytes at `offset` only if they are in the page cache
-/// (`preadv2` with `RWF_NOWAIT`), so the async worker never waits on the
-/// disk. `None` means the read must go to the blocking pool.
+/// (`preadv2` with `RWF_NOWAIT`), so the async worker does not wait for
+/// the disk. `None` means the read must go to the blocking pool.
 #[cfg(target_os = "linux")]
 fn read_cached(file: &File, offset: u64, want: usize) -> io::Result<Option<Bytes>> {
     use std::os::fd::AsRawFd;
@@ -175,8 +175,8 @@ mod tests {
         Ok(out)
     }
 
-    /// A file on the checkout's disk, since `/tmp` may be a tmpfs, which
-    /// keeps every page in memory.
+    /// Writes `bytes` to a file on the checkout's disk, since `/tmp` may be a
+    /// tmpfs, which keeps every page in memory.
     fn disk_file(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::Builder::new()
             .prefix(".stream-test-")

@@ -197,7 +197,7 @@ fn check_entry_name(entry: &RawEntry, prefix: &str, collisions: &mut CollisionCh
 }
 
 /// Zips whose entries hold less than this (uncompressed) are hashed on one
-/// thread: starting others would cost more than it saves.
+/// thread, because starting others costs more than it saves.
 const PARALLEL_MIN_BYTES: u64 = 4 << 20;
 
 /// At most this many threads hash the entries of one zip.
