@@ -71,11 +71,20 @@ pub enum EntryReadError {
     Read(String),
 }
 
+/// Entries of up to this many uncompressed bytes are inflated by libdeflate
+/// in one call. On golang.org/x/text's 30 MB of content, that took 25 ms
+/// where streaming through zlib-rs took 40 ms. Larger entries are streamed,
+/// so a check keeps at most this much content in memory per thread.
+const WHOLE_ENTRY_MAX: u64 = 4 << 20;
+
 /// An open zip file whose central directory has been read.
 pub(crate) struct ZipReader {
     entries: Vec<RawEntry>,
     source: Source,
+    bytes: Bytes,
     buffer: Vec<u8>,
+    whole: Vec<u8>,
+    inflater: Option<libdeflater::Decompressor>,
 }
 
 /// The file's bytes, mapped into memory: a module zip has thousands of
@@ -116,12 +125,15 @@ impl ZipReader {
             let map = unsafe { memmap2::MmapOptions::new().len(file_size as usize).map(&file)? };
             Bytes::Mapped(std::sync::Arc::new(map))
         };
-        let mut cursor = Cursor::new(bytes);
+        let mut cursor = Cursor::new(bytes.clone());
         let entries = read_central_directory(&mut cursor, file_size)?;
         Ok(Self {
             entries,
             source: Source::Bytes(cursor),
-            buffer: vec![0u8; 64 * 1024],
+            bytes,
+            buffer: Vec::new(),
+            whole: Vec::new(),
+            inflater: None,
         })
     }
 
@@ -136,7 +148,10 @@ impl ZipReader {
         Ok(ZipReader {
             entries: self.entries.clone(),
             source: Source::Archive(archive),
-            buffer: vec![0u8; 64 * 1024],
+            bytes: self.bytes.clone(),
+            buffer: Vec::new(),
+            whole: Vec::new(),
+            inflater: None,
         })
     }
 
@@ -186,12 +201,73 @@ impl ZipReader {
         }
         let declared = entry.uncompressed_size;
         let expected_name = entry.name.clone();
+        if declared <= WHOLE_ENTRY_MAX {
+            return self.copy_whole_entry(index, declared, &expected_name, sink);
+        }
 
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.resize(64 * 1024, 0);
         let result = self.copy_entry(index, declared, &expected_name, &mut buffer, sink);
         self.buffer = buffer;
         result
+    }
+
+    /// Reads a small entry in one piece: its stored bytes, or their
+    /// inflation into a buffer of the declared size. The checks match the
+    /// streaming path: the declared size, then the CRC-32 of the content.
+    fn copy_whole_entry(
+        &mut self,
+        index: usize,
+        declared: u64,
+        expected_name: &[u8],
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<u64, EntryReadError> {
+        let (start, compressed, crc32) = {
+            let raw = self
+                .archive()?
+                .by_index_raw(index)
+                .map_err(|err| EntryReadError::Read(err.to_string()))?;
+            if raw.name_raw() != expected_name || raw.size() != declared {
+                return Err(EntryReadError::Read(
+                    "zip library and central directory disagree about this entry".to_string(),
+                ));
+            }
+            (raw.data_start(), raw.compressed_size(), raw.crc32())
+        };
+        let all = self.bytes.as_ref();
+        let data = start
+            .checked_add(compressed)
+            .filter(|&end| end <= all.len() as u64)
+            .map(|end| &all[start as usize..end as usize])
+            .ok_or_else(|| EntryReadError::Read("entry data extends past the end of the file".to_string()))?;
+
+        let content: &[u8] = if self.entries[index].method == METHOD_STORE {
+            data
+        } else {
+            self.whole.resize(declared as usize, 0);
+            let inflater = self.inflater.get_or_insert_with(libdeflater::Decompressor::new);
+            match inflater.deflate_decompress(data, &mut self.whole) {
+                Ok(length) => &self.whole[..length],
+                Err(libdeflater::DecompressionError::InsufficientSpace) => {
+                    return Err(EntryReadError::LargerThanDeclared { declared })
+                }
+                Err(libdeflater::DecompressionError::BadData) => {
+                    return Err(EntryReadError::Read("corrupt deflate stream".to_string()))
+                }
+            }
+        };
+        let actual = content.len() as u64;
+        if actual > declared {
+            return Err(EntryReadError::LargerThanDeclared { declared });
+        }
+        if actual < declared {
+            return Err(EntryReadError::SmallerThanDeclared { actual, declared });
+        }
+        if crc32fast::hash(content) != crc32 {
+            return Err(EntryReadError::Read("CRC-32 of the content does not match".to_string()));
+        }
+        sink(content);
+        Ok(actual)
     }
 
     fn copy_entry(
@@ -511,6 +587,64 @@ mod tests {
             err.to_string().contains("end of central directory record not found"),
             "{err}"
         );
+    }
+
+    fn build_zip_with(method: zip::CompressionMethod, content: &[u8]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = SimpleFileOptions::default().compression_method(method);
+        writer.start_file("x.txt", options).unwrap();
+        writer.write_all(content).unwrap();
+        writer.finish().unwrap().into_inner()
+    }
+
+    fn read_only_entry(bytes: Vec<u8>) -> Result<(u64, Vec<u8>), EntryReadError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.zip");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut reader = ZipReader::open(File::open(&path).unwrap(), bytes.len() as u64).unwrap();
+        let mut content = Vec::new();
+        let size = reader.read_entry(0, &mut |chunk| content.extend_from_slice(chunk))?;
+        Ok((size, content))
+    }
+
+    /// Text that compresses, of `len` bytes.
+    fn text(len: usize) -> Vec<u8> {
+        (0..len).map(|i| b"package main // modvault\n"[i % 25]).collect()
+    }
+
+    #[test]
+    fn entries_read_back_unchanged() {
+        // Below and above WHOLE_ENTRY_MAX: inflated in one call, and streamed.
+        for len in [0, 1, 100_000, (WHOLE_ENTRY_MAX + 1) as usize] {
+            for method in [zip::CompressionMethod::Stored, zip::CompressionMethod::Deflated] {
+                let content = text(len);
+                let (size, read) = read_only_entry(build_zip_with(method, &content)).unwrap();
+                assert_eq!(size, len as u64, "{method:?}");
+                assert!(read == content, "{method:?}, {len} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn changed_content_fails_crc_check() {
+        for len in [1000, (WHOLE_ENTRY_MAX + 1) as usize] {
+            let mut bytes = build_zip_with(zip::CompressionMethod::Stored, &text(len));
+            // The local header is 30 bytes plus the 5-byte name; flip a byte of the content.
+            bytes[30 + 5 + 10] ^= 0x20;
+            let err = read_only_entry(bytes).unwrap_err();
+            assert!(matches!(err, EntryReadError::Read(_)), "{len} bytes: {err}");
+        }
+    }
+
+    #[test]
+    fn corrupt_deflate_stream_is_rejected() {
+        for len in [1000, (WHOLE_ENTRY_MAX + 1) as usize] {
+            let mut bytes = build_zip_with(zip::CompressionMethod::Deflated, &text(len));
+            // A block type of 3 is reserved: the stream cannot be decoded.
+            bytes[30 + 5] |= 0b110;
+            let err = read_only_entry(bytes).unwrap_err();
+            assert!(matches!(err, EntryReadError::Read(_)), "{len} bytes: {err}");
+        }
     }
 
     #[test]
