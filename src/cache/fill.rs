@@ -132,8 +132,14 @@ impl Cache {
             let fetched = upstream
                 .fetch_blob(&path, FetchKind::Zip, MAX_ZIP_BYTES, &mut blob)
                 .await?;
-            let blob = blob.finish().await?;
-            let h1 = self.check_zip(blob.path(), module, version).await?;
+
+            // The disk catches up while the zip is checked; both must
+            // succeed before the blob is persisted.
+            let written = blob.flush().await?;
+            let path = written.path().to_path_buf();
+            let (synced, checked) = tokio::join!(written.sync(), self.check_zip(&path, module, version));
+            let h1 = checked?;
+            let blob = synced?;
             self.verify_hash(module, version, kind, &h1).await?;
             self.make_room(blob.size(), key).await?;
             let record = store.commit_file(key, kind, blob, h1).await?;

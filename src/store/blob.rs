@@ -8,10 +8,28 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::{io_error, StoreError};
 
+/// The path of a temporary file, which is removed on drop unless `keep`
+/// took the path first.
+struct TempPath(PathBuf);
+
+impl TempPath {
+    fn keep(mut self) -> PathBuf {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
 /// A temporary file being filled; removed on drop unless persisted.
 pub struct BlobWriter {
     file: BufWriter<tokio::fs::File>,
-    path: PathBuf,
+    path: TempPath,
     hasher: Sha256,
     size: u64,
 }
@@ -22,7 +40,7 @@ impl BlobWriter {
         let file = tokio::fs::File::create(&path).await.map_err(io_error(&path))?;
         Ok(BlobWriter {
             file: BufWriter::with_capacity(256 * 1024, file),
-            path,
+            path: TempPath(path),
             hasher: Sha256::new(),
             size: 0,
         })
@@ -35,17 +53,17 @@ impl BlobWriter {
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         self.hasher.update(chunk);
         self.size += chunk.len() as u64;
-        self.file.write_all(chunk).await.map_err(io_error(&self.path))
+        self.file.write_all(chunk).await.map_err(io_error(&self.path.0))
     }
 
     /// Empties the file so a retry or the next upstream starts afresh.
     pub async fn reset(&mut self) -> Result<(), StoreError> {
-        self.file.flush().await.map_err(io_error(&self.path))?;
+        self.file.flush().await.map_err(io_error(&self.path.0))?;
         let inner = self.file.get_mut();
-        inner.set_len(0).await.map_err(io_error(&self.path))?;
+        inner.set_len(0).await.map_err(io_error(&self.path.0))?;
         tokio::io::AsyncSeekExt::rewind(inner)
             .await
-            .map_err(io_error(&self.path))?;
+            .map_err(io_error(&self.path.0))?;
         self.hasher = Sha256::new();
         self.size = 0;
         Ok(())
@@ -53,38 +71,55 @@ impl BlobWriter {
 
     /// Flushes and fsyncs the file; the result can be checked on disk and
     /// then persisted.
-    pub async fn finish(mut self) -> Result<FinishedBlob, StoreError> {
-        self.file.flush().await.map_err(io_error(&self.path))?;
-        self.file.get_ref().sync_all().await.map_err(io_error(&self.path))?;
-        let path = std::mem::take(&mut self.path);
-        let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
-        Ok(FinishedBlob {
-            path,
-            sha256,
-            size: self.size,
+    pub async fn finish(self) -> Result<FinishedBlob, StoreError> {
+        self.flush().await?.sync().await
+    }
+
+    /// Flushes the file without waiting for the disk, so that a check can
+    /// read it while [`WrittenBlob::sync`] runs.
+    pub async fn flush(mut self) -> Result<WrittenBlob, StoreError> {
+        self.file.flush().await.map_err(io_error(&self.path.0))?;
+        Ok(WrittenBlob {
+            file: self.file.into_inner(),
+            blob: FinishedBlob {
+                path: self.path,
+                sha256: self.hasher.finalize().into(),
+                size: self.size,
+            },
         })
     }
 }
 
-impl Drop for BlobWriter {
-    fn drop(&mut self) {
-        if !self.path.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.path);
-        }
+/// A complete temporary file whose bytes may not be on disk yet; removed on
+/// drop unless synced and persisted.
+pub struct WrittenBlob {
+    file: tokio::fs::File,
+    blob: FinishedBlob,
+}
+
+impl WrittenBlob {
+    pub fn path(&self) -> &Path {
+        self.blob.path()
+    }
+
+    /// Waits until the file's bytes are on disk.
+    pub async fn sync(self) -> Result<FinishedBlob, StoreError> {
+        self.file.sync_all().await.map_err(io_error(self.blob.path()))?;
+        Ok(self.blob)
     }
 }
 
 /// A complete, fsynced temporary file with its SHA-256; removed on drop
 /// unless persisted.
 pub struct FinishedBlob {
-    path: PathBuf,
+    path: TempPath,
     sha256: [u8; 32],
     size: u64,
 }
 
 impl FinishedBlob {
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.path.0
     }
 
     pub fn size(&self) -> u64 {
@@ -97,8 +132,8 @@ impl FinishedBlob {
 
     /// Renames the file to `target` and fsyncs the directory. If `target`
     /// exists, it already contains these bytes (it is named by their hash).
-    pub(super) async fn persist(mut self, target: &Path) -> Result<(), StoreError> {
-        let source = std::mem::take(&mut self.path);
+    pub(super) async fn persist(self, target: &Path) -> Result<(), StoreError> {
+        let source = self.path.keep();
         let target = target.to_path_buf();
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
             let dir = target.parent().expect("blob path has a parent");
@@ -115,13 +150,5 @@ impl FinishedBlob {
         })
         .await
         .expect("persist task does not panic")
-    }
-}
-
-impl Drop for FinishedBlob {
-    fn drop(&mut self) {
-        if !self.path.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
