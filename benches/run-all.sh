@@ -12,6 +12,9 @@ cd "$REPO"
 need_apt wrk:wrk nginx:nginx-light curl:curl
 need_oha
 build_modvault
+# The load and go command benchmarks measure goproxy beside modvault when it
+# builds, and print why they skip it when it does not.
+benches/peers/build.sh || log "goproxy could not be built; the benchmarks below skip it"
 # Every step measures a copy of this one build, even if the checkout is
 # rebuilt meanwhile.
 cp "$MODVAULT_BIN" "$BENCH_DATA/modvault-measured"

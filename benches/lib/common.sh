@@ -9,6 +9,8 @@
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_DATA=${MODVAULT_BENCH_DATA:-$(dirname "$REPO")/bench-data}
 MODVAULT_BIN=${MODVAULT_BIN:-$REPO/target/release/modvault}
+# Built by benches/peers/build.sh.
+GOPROXY_BIN=$BENCH_DATA/peers/goproxy
 mkdir -p "$BENCH_DATA"
 
 # PIDs of the servers started by this script, stopped on exit.
@@ -110,6 +112,23 @@ start_nginx() {
   NGINX_PID=$!
   STARTED_PIDS+=("$NGINX_PID")
   wait_http "$NGINX_PORT"
+}
+
+# Starts goproxy (github.com/goproxy/goproxy) on a free port with its dir
+# cacher in $1 and $2 as its GOPROXY: a proxy URL list (file:// URLs work)
+# or "off", in which case it serves only what its cache contains. It never
+# fetches directly (no "direct" entry) and checks no checksum database.
+# Sets GOPROXY_PORT and GOPROXY_PID. Logs go to $1.log.
+start_goproxy() {
+  local cache_dir=$1 upstream=$2
+  GOPROXY_PORT=$(free_port)
+  mkdir -p "$cache_dir" "$cache_dir-tmp"
+  GOPROXY=$upstream GONOPROXY='' GOPRIVATE='' GOSUMDB=off GONOSUMDB='' \
+    "$GOPROXY_BIN" server --address "127.0.0.1:$GOPROXY_PORT" --cacher dir \
+    --cacher-dir "$cache_dir" --temp-dir "$cache_dir-tmp" >>"$cache_dir.log" 2>&1 &
+  GOPROXY_PID=$!
+  STARTED_PIDS+=("$GOPROXY_PID")
+  wait_http "$GOPROXY_PORT"
 }
 
 # Prints the first http(s) entry of the machine's `go env GOPROXY`.

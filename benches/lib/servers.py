@@ -18,6 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 BENCH_DATA = Path(os.environ.get("MODVAULT_BENCH_DATA", REPO.parent / "bench-data"))
 MODVAULT_BIN = Path(os.environ.get("MODVAULT_BIN", REPO / "target/release/modvault"))
+# Built by benches/peers/build.sh.
+GOPROXY_BIN = BENCH_DATA / "peers/goproxy"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 _started = []
@@ -88,6 +90,32 @@ def start_modvault(data_dir, upstream, port=None, binary=None):
     _started.append(process)
     wait_http(port, "/healthz")
     return process, port, time.monotonic() - started
+
+
+def start_goproxy(cache_dir, upstream, binary=GOPROXY_BIN):
+    """Start goproxy (github.com/goproxy/goproxy) with its dir cacher; return (process, port).
+
+    upstream becomes goproxy's GOPROXY: a proxy URL list (file:// URLs work)
+    or "off", in which case it serves only what its cache contains and
+    responds with 404 to the rest. It never fetches directly (no "direct"
+    entry), and the checksum database is off because the generated modules
+    are not in it.
+    """
+    port = free_port()
+    cache_dir = Path(cache_dir)
+    temp_dir = cache_dir.parent / f"{cache_dir.name}-tmp"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    environment = dict(os.environ, GOPROXY=upstream, GONOPROXY="", GOPRIVATE="", GOSUMDB="off", GONOSUMDB="")
+    log_file = open(f"{cache_dir}.log", "ab")
+    command = [
+        str(binary), "server", "--address", f"127.0.0.1:{port}", "--cacher", "dir",
+        "--cacher-dir", str(cache_dir), "--temp-dir", str(temp_dir),
+    ]
+    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+    _started.append(process)
+    wait_http(port)
+    return process, port
 
 
 def start_nginx(root, prefix):

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""Hit path under load: modvault against nginx serving the same files.
+"""Hit path under load: modvault against nginx serving the same files, and goproxy.
 
 Generates the module folder (gen_modules.py) and fills modvault from it once
 through `--upstream file:///DIR`. Then it restarts modvault with the
 upstream off, so that every response is a hit, starts nginx on the same
 folder, and measures both in the same run, alternating the servers each
 round. `--modvault NAME=BINARY` adds other modvault builds to the same run,
-for example one with a proposed change. It measures:
+for example one with a proposed change.
+
+goproxy (github.com/goproxy/goproxy, built by benches/peers/build.sh) is
+measured in the same rounds when its binary exists, and skipped with a
+message when it does not. It fills its dir cache once from the same folder
+through a file:// GOPROXY, then serves it with GOPROXY=off, so that every
+response it sends comes from its cache. It measures:
 
 - small files (.info and .mod): requests/s and p50/p99 latency with wrk at
   full load, without Accept-Encoding and with `Accept-Encoding: gzip` (which
@@ -19,6 +25,7 @@ the rates on a shared machine. Writes $BENCH_DATA/results/load.json.
 """
 
 import argparse
+import http.client
 import json
 import statistics
 import subprocess
@@ -27,6 +34,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import goproxy_upstream  # noqa: E402
 import servers  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -49,6 +57,7 @@ def run_wrk(server, paths_file, connections, seconds, headers=()):
     seconds_run = result["duration_us"] / 1e6
     result["requests_per_s"] = result["requests"] / seconds_run
     result["mb_per_s"] = result["bytes"] / seconds_run / 1e6
+    result["bytes_per_request"] = result["bytes"] / max(result["requests"], 1)
     result["server_cpu_us_per_request"] = cpu * 1e6 / max(result["requests"], 1)
     return result
 
@@ -92,6 +101,68 @@ def fill_modvault(root):
     return data_dir
 
 
+def fill_goproxy(root, binary):
+    """Fill goproxy's dir cache once with every measured file; keep the cache for later runs.
+
+    goproxy's upstream is a hard-linked copy of the generated folder with a
+    stub zip for each version without one (goproxy_upstream.py), because
+    goproxy caches a version only when its upstream serves all three files.
+    Requesting a version's .info makes goproxy fetch and cache its .info,
+    .mod and .zip.
+    """
+    cache_dir = root / "goproxy-cache"
+    marker = root / "goproxy-filled"
+    if marker.exists():
+        return cache_dir
+    upstream = root / "goproxy-upstream"
+    if cache_dir.exists():
+        subprocess.run(["rm", "-rf", str(cache_dir)], check=True)
+    stubs = goproxy_upstream.make_upstream(root / "download", upstream)
+    process, port = servers.start_goproxy(cache_dir, f"file://{upstream}", binary)
+    paths = (root / "urls-small.txt").read_text().split() + (root / "urls-large.txt").read_text().split()
+    servers.log(f"filling goproxy with {len(paths)} files, from the generated folder plus {stubs} stub files")
+    total = servers.fetch_all(port, paths)
+    servers.stop(process)
+    subprocess.run(["rm", "-rf", str(upstream)], check=True)
+    marker.write_text(f"{len(paths)} files, {total} bytes\n")
+    return cache_dir
+
+
+def check_goproxy_bytes(port, download, paths):
+    """Compare goproxy's responses with the generated files; raise RuntimeError on the first difference.
+
+    .mod and .zip responses must match byte for byte. goproxy rewrites an
+    .info to hold only Version and Time, so those two fields are compared.
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    for path in paths:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"goproxy returned {response.status} for {path}: {body[:200]!r}")
+        expected = (download / path.lstrip("/")).read_bytes()
+        if path.endswith(".info"):
+            served, stored = json.loads(body), json.loads(expected)
+            matches = (served["Version"], served["Time"]) == (stored["Version"], stored["Time"])
+        else:
+            matches = body == expected
+        if not matches:
+            raise RuntimeError(f"goproxy's response for {path} differs from {download / path.lstrip('/')}")
+    connection.close()
+
+
+def goproxy_skip_reason(binary):
+    """Return why goproxy cannot be measured, or None when its binary exists."""
+    if binary.is_file():
+        return None
+    reason = f"no goproxy binary at {binary} (benches/peers/build.sh builds it)"
+    build_error = servers.BENCH_DATA / "peers/build-error.txt"
+    if binary == servers.GOPROXY_BIN and build_error.exists():
+        reason += ". The last build failed: " + " / ".join(build_error.read_text().split("\n")).strip(" /")
+    return reason
+
+
 def median_of(rounds, key):
     return statistics.median(result[key] for result in rounds)
 
@@ -113,12 +184,15 @@ def compare(label, systems, measure, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="modvault's hit path under load, against nginx")
+    parser = argparse.ArgumentParser(description="modvault's hit path under load, against nginx and goproxy")
     parser.add_argument("--seconds", type=int, default=10, help="length of each measurement (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per system; medians are reported (default: %(default)s)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections for small files (default: %(default)s)")
     parser.add_argument("--modvault", action="append", default=[], metavar="NAME=BINARY",
                         help="also measure this modvault build, on a copy of the store (repeatable)")
+    parser.add_argument("--goproxy", type=Path, default=servers.GOPROXY_BIN, metavar="BINARY",
+                        help="goproxy binary to measure; goproxy is skipped when it does not exist "
+                             "(default: %(default)s)")
     args = parser.parse_args()
     builds = servers.parse_builds(args.modvault)
 
@@ -138,11 +212,22 @@ def main():
         systems[name] = {"pid": process.pid, "port": port}
     small = root / "urls-small.txt"
     large = root / "urls-large.txt"
+    skipped = {}
+    goproxy_skipped = goproxy_skip_reason(args.goproxy)
+    if goproxy_skipped:
+        servers.log(f"goproxy skipped: {goproxy_skipped}")
+        skipped["goproxy"] = goproxy_skipped
+    else:
+        # With GOPROXY=off, goproxy can respond with 200 only from its cache.
+        goproxy, goproxy_port = servers.start_goproxy(fill_goproxy(root, args.goproxy), "off", args.goproxy)
+        servers.log("checking that goproxy serves the generated files from its cache")
+        check_goproxy_bytes(goproxy_port, download, small.read_text().split() + large.read_text().split())
+        systems["goproxy"] = {"pid": goproxy.pid, "port": goproxy_port}
     for name, server in systems.items():
         servers.log(f"reading every file once through {name}")
         servers.fetch_all(server["port"], small.read_text().split() + large.read_text().split())
 
-    report = {"machine": servers.machine_info(), "settings": vars(args)}
+    report = {"machine": servers.machine_info(), "settings": vars(args), "skipped": skipped}
     report["small_files"] = compare(
         "small files", systems,
         lambda server: run_wrk(server, small, args.connections, args.seconds), args.rounds)
@@ -167,12 +252,12 @@ def main():
 
     results = servers.BENCH_DATA / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "load.json").write_text(json.dumps(report, indent=2) + "\n")
+    (results / "load.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     print_summary(report)
 
 
 def print_summary(report):
-    """Print one line per system and test, with its ratio to nginx."""
+    """Print one line per system and test, with its ratio to nginx, then modvault's ratio to goproxy."""
     tests = [
         ("small files", "small_files", "requests_per_s", "req/s"),
         ("small files, gzip accepted", "small_files_gzip", "requests_per_s", "req/s"),
@@ -190,6 +275,21 @@ def print_summary(report):
             if key != "half_rate":
                 line += f", ratio to nginx {result[rate] / nginx[rate]:.2f}"
             print(line)
+
+    for name, reason in report["skipped"].items():
+        print(f"{name} skipped: {reason}")
+    if "goproxy" not in report["small_files"]:
+        return
+    for label, key, rate, unit in tests[:3]:
+        ratio = report[key]["modvault"][rate] / report[key]["goproxy"][rate]
+        target = ", target >= 3" if key == "small_files" else ""
+        print(f"{label:<40} modvault / goproxy {ratio:.2f} ({unit}{target})")
+    # goproxy sends an .info with Version and Time only, so its small-file
+    # responses carry fewer bytes than modvault's and nginx's.
+    small = report["small_files"]
+    print(f"{'small files, mean bytes per response':<40} goproxy {small['goproxy']['bytes_per_request']:.0f}, "
+          f"modvault {small['modvault']['bytes_per_request']:.0f}, nginx {small['nginx']['bytes_per_request']:.0f}"
+          " (headers included)")
 
 
 if __name__ == "__main__":
