@@ -36,6 +36,17 @@ impl Cache {
         Ok(record)
     }
 
+    /// Returns how many stored files were removed so far (see
+    /// [`crate::store::Store::removals`]).
+    pub fn removals(&self) -> u64 {
+        self.inner.store.removals()
+    }
+
+    /// Records a hit on `key` for eviction order.
+    pub fn touch(&self, key: &str) {
+        self.inner.store.touch(key);
+    }
+
     pub(super) async fn file(
         &self,
         module: &ModulePath,

@@ -1,13 +1,16 @@
-//! Request paths already parsed to a stored file's index key.
+//! Request paths already parsed to a stored file's index key and record.
 //!
 //! Checking a module path and version costs more than the rest of a hit
-//! together. The result depends on the path alone, so a path that once
-//! named a stored file maps straight to its index key afterwards. The index
-//! is still read for every request, so an evicted file is filled again.
+//! together, and reading the record means a tree lookup and a JSON decode.
+//! Both depend on the path alone while the record exists, so a path that
+//! once named a stored file maps straight to its record afterwards. Records
+//! are write-once, so a copy is trusted while the store's count of removed
+//! records is unchanged, and read again from the index otherwise.
 
 use std::sync::Arc;
 
 use crate::module::FileKind;
+use crate::store::FileRecord;
 
 /// How many paths are remembered, least recently used out first.
 const CAPACITY: usize = 65_536;
@@ -17,6 +20,9 @@ pub struct KnownFile {
     /// The index key (`<module>@<version>/<kind>`).
     pub key: String,
     pub kind: FileKind,
+    pub record: FileRecord,
+    /// The store's count of removed records, read before the record was.
+    pub removals: u64,
 }
 
 /// A bounded map from request path (without the leading slash) to its file.
@@ -35,8 +41,8 @@ impl KnownPaths {
         self.paths.get(path)
     }
 
-    pub fn insert(&self, path: &str, key: String, kind: FileKind) {
-        self.paths.insert(path.to_string(), Arc::new(KnownFile { key, kind }));
+    pub fn insert(&self, path: &str, file: KnownFile) {
+        self.paths.insert(path.to_string(), Arc::new(file));
     }
 }
 

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ErrorResponse;
 use super::hot::MAX_ENTRY_BYTES;
+use super::known::KnownFile;
 use super::respond::{is_text, Content, Representation};
 use super::AppState;
 use crate::cache::{Answer, FetchPolicy, Outcome};
@@ -53,9 +54,30 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
 
     let head = method == Method::HEAD;
 
+    // Read before any record, so that a removal after this read makes the
+    // copies taken below look stale.
+    let removals = state.cache.removals();
     if let Some(known) = state.known.get(raw) {
-        // Any failure here takes the full path below, which reports it.
-        if let Ok(Some(stored)) = state.cache.stored_file(&known.key) {
+        let stored = if known.removals == removals {
+            state.cache.touch(&known.key);
+            Some(known.record.clone())
+        } else {
+            // Any failure here takes the full path below, which reports it.
+            let stored = state.cache.stored_file(&known.key).ok().flatten();
+            if let Some(record) = &stored {
+                state.known.insert(
+                    raw,
+                    KnownFile {
+                        key: known.key.clone(),
+                        kind: known.kind,
+                        record: record.clone(),
+                        removals,
+                    },
+                );
+            }
+            stored
+        };
+        if let Some(stored) = stored {
             let endpoint = endpoint_of_kind(known.kind);
             let answer = Answer::File {
                 record: stored,
@@ -83,8 +105,16 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
 
     let (response, outcome) = match state.cache.answer(&request, policy).await {
         Ok(answer) => {
-            if let (ProxyRequest::File(module, version, kind), Answer::File { .. }) = (&request, &answer) {
-                state.known.insert(raw, file_key(module, version, *kind), *kind);
+            if let (ProxyRequest::File(module, version, kind), Answer::File { record, .. }) = (&request, &answer) {
+                state.known.insert(
+                    raw,
+                    KnownFile {
+                        key: file_key(module, version, *kind),
+                        kind: *kind,
+                        record: record.clone(),
+                        removals,
+                    },
+                );
             }
             answer_response(&state, answer, &headers, head).await
         }

@@ -108,6 +108,7 @@ impl Store {
             {
                 continue;
             }
+            self.count_removal();
             self.access_times.remove(candidate.key.as_bytes())?;
             let count = references.get_mut(&candidate.record.sha256).expect("counted above");
             *count -= 1;

@@ -91,6 +91,9 @@ pub struct Store {
     totals: Arc<StoreTotals>,
     access: Arc<access::AccessLog>,
     serving: Arc<ServingSet>,
+    /// File records removed since the store was opened. Records are
+    /// write-once, so a record read while this was unchanged is still valid.
+    removals: Arc<AtomicU64>,
 }
 
 /// Builds the index key of a canonical file: `<encoded path>@<encoded version>/<kind>`.
@@ -143,6 +146,7 @@ impl Store {
             totals: Arc::new(StoreTotals::default()),
             access: Arc::new(access::AccessLog::default()),
             serving: Arc::new(ServingSet::default()),
+            removals: Arc::new(AtomicU64::new(0)),
         };
         store.count_totals()?;
         Ok(store)
@@ -166,6 +170,17 @@ impl Store {
 
     pub fn totals(&self) -> &StoreTotals {
         &self.totals
+    }
+
+    /// Returns how many file records were removed so far. A caller that keeps
+    /// a record reads this before reading the record, and trusts its copy
+    /// while the count is unchanged.
+    pub fn removals(&self) -> u64 {
+        self.removals.load(Ordering::SeqCst)
+    }
+
+    fn count_removal(&self) {
+        self.removals.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Returns the set of blobs being served now, which eviction leaves alone.
@@ -265,6 +280,7 @@ impl Store {
     /// Drops the record of `key` (the blob stays until garbage collection).
     pub fn remove_file_record(&self, key: &str) -> Result<(), StoreError> {
         if let Some(old) = self.files.remove(key.as_bytes())? {
+            self.count_removal();
             let record = FileRecord::decode(key, &old)?;
             if let Some(kind) = kind_of_key(key) {
                 self.totals.remove(kind, record.size);
