@@ -200,8 +200,13 @@ async fn maintain(cache: Cache, gc_interval: std::time::Duration) {
     loop {
         tokio::select! {
             _ = flush_tick.tick() => {
-                if let Err(e) = cache.store().flush_access_times() {
-                    tracing::warn!(error = %e, "writing access times failed");
+                // Applying a batch of thousands of keys blocks, so it runs on
+                // the blocking pool, not on a thread that serves requests.
+                let store = cache.store().clone();
+                match tokio::task::spawn_blocking(move || store.flush_access_times()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "writing access times failed"),
+                    Err(e) => tracing::warn!(error = %e, "access time task failed"),
                 }
             }
             _ = gc_tick.tick() => {
