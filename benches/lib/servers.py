@@ -188,19 +188,22 @@ def memory_kib(pid, field):
     raise KeyError(field)
 
 
-def fetch_all(port, paths):
-    """GET every path once over one keep-alive connection; fail on any non-200."""
+def get_each(port, paths):
+    """GET every path once over one keep-alive connection, yielding (path, body); fail on any non-200."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    total = 0
     for path in paths:
         connection.request("GET", path)
         response = connection.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"GET {path} on port {port} returned {response.status}: {body[:200]!r}")
-        total += len(body)
+        yield path, body
     connection.close()
-    return total
+
+
+def fetch_all(port, paths):
+    """GET every path once; return the bytes received."""
+    return sum(len(body) for _, body in get_each(port, paths))
 
 
 def machine_info():

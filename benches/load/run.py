@@ -25,7 +25,6 @@ the rates on a shared machine. Writes $BENCH_DATA/results/load.json.
 """
 
 import argparse
-import http.client
 import json
 import statistics
 import subprocess
@@ -134,13 +133,7 @@ def check_goproxy_bytes(port, download, paths):
     .mod and .zip responses must match byte for byte. goproxy rewrites an
     .info to hold only Version and Time, so those two fields are compared.
     """
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    for path in paths:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"goproxy returned {response.status} for {path}: {body[:200]!r}")
+    for path, body in servers.get_each(port, paths):
         expected = (download / path.lstrip("/")).read_bytes()
         if path.endswith(".info"):
             served, stored = json.loads(body), json.loads(expected)
@@ -149,7 +142,6 @@ def check_goproxy_bytes(port, download, paths):
             matches = body == expected
         if not matches:
             raise RuntimeError(f"goproxy's response for {path} differs from {download / path.lstrip('/')}")
-    connection.close()
 
 
 def goproxy_skip_reason(binary):
