@@ -32,6 +32,9 @@ pub(crate) struct RawEntry {
     pub flags: u16,
     pub method: u16,
     pub uncompressed_size: u64,
+    /// Whether the entry has a WinZip AES extra field (0x9901), which the
+    /// `zip` crate treats as encryption.
+    pub aes_extra: bool,
 }
 
 impl RawEntry {
@@ -75,7 +78,7 @@ pub enum EntryReadError {
 /// in one call. On golang.org/x/text's 30 MB of content, that took 25 ms
 /// where streaming through zlib-rs took 40 ms. Larger entries are streamed,
 /// so a check keeps at most this much content in memory per thread.
-const WHOLE_ENTRY_MAX: u64 = 4 << 20;
+const WHOLE_ENTRY_MAX: u64 = 1 << 20;
 
 /// An open zip file whose central directory has been read.
 pub(crate) struct ZipReader {
@@ -201,7 +204,9 @@ impl ZipReader {
         }
         let declared = entry.uncompressed_size;
         let expected_name = entry.name.clone();
-        if declared <= WHOLE_ENTRY_MAX {
+        // The zip crate rejects an entry with an AES extra field, so such an
+        // entry is always streamed through it and rejected at any size.
+        if declared <= WHOLE_ENTRY_MAX && !entry.aes_extra {
             return self.copy_whole_entry(index, declared, &expected_name, sink);
         }
 
@@ -215,6 +220,8 @@ impl ZipReader {
     /// Reads a small entry in one piece: its stored bytes, or their
     /// inflation into a buffer of the declared size. The checks match the
     /// streaming path: the declared size, then the CRC-32 of the content.
+    /// Like Go, it reads compressed data that is declared to run past the end
+    /// of the file only up to that end.
     fn copy_whole_entry(
         &mut self,
         index: usize,
@@ -222,12 +229,18 @@ impl ZipReader {
         expected_name: &[u8],
         sink: &mut dyn FnMut(&[u8]),
     ) -> Result<u64, EntryReadError> {
+        let method = self.entries[index].method;
         let (start, compressed, crc32) = {
             let raw = self
                 .archive()?
                 .by_index_raw(index)
                 .map_err(|err| EntryReadError::Read(err.to_string()))?;
-            if raw.name_raw() != expected_name || raw.size() != declared {
+            let same_method = match raw.compression() {
+                zip::CompressionMethod::Stored => method == METHOD_STORE,
+                zip::CompressionMethod::Deflated => method == METHOD_DEFLATE,
+                _ => false,
+            };
+            if raw.name_raw() != expected_name || raw.size() != declared || !same_method {
                 return Err(EntryReadError::Read(
                     "zip library and central directory disagree about this entry".to_string(),
                 ));
@@ -235,13 +248,10 @@ impl ZipReader {
             (raw.data_start(), raw.compressed_size(), raw.crc32())
         };
         let all = self.bytes.as_ref();
-        let data = start
-            .checked_add(compressed)
-            .filter(|&end| end <= all.len() as u64)
-            .map(|end| &all[start as usize..end as usize])
-            .ok_or_else(|| EntryReadError::Read("entry data extends past the end of the file".to_string()))?;
+        let end = start.saturating_add(compressed).min(all.len() as u64);
+        let data = &all[start.min(end) as usize..end as usize];
 
-        let content: &[u8] = if self.entries[index].method == METHOD_STORE {
+        let content: &[u8] = if method == METHOD_STORE {
             data
         } else {
             self.whole.resize(declared as usize, 0);
@@ -469,6 +479,7 @@ fn read_directory_header<R: Read>(reader: &mut R) -> Result<Option<RawEntry>, Ar
     // The compressed size is not needed: the zip crate reads the entry data.
     let need_compressed = le_u32(&fixed, 20) == 0xffff_ffff;
     let need_offset = header_offset == 0xffff_ffff;
+    let aes_extra = extra_fields(extra).any(|(id, _)| id == 0x9901);
     let mut found_zip64 = false;
     for (id, data) in extra_fields(extra) {
         if id != 0x0001 {
@@ -503,6 +514,7 @@ fn read_directory_header<R: Read>(reader: &mut R) -> Result<Option<RawEntry>, Ar
         flags,
         method,
         uncompressed_size,
+        aes_extra,
     }))
 }
 
@@ -643,6 +655,38 @@ mod tests {
             // A block type of 3 is reserved: the stream cannot be decoded.
             bytes[30 + 5] |= 0b110;
             let err = read_only_entry(bytes).unwrap_err();
+            assert!(matches!(err, EntryReadError::Read(_)), "{len} bytes: {err}");
+        }
+    }
+
+    #[test]
+    fn compressed_size_past_end_is_read_to_end() {
+        let content = text(1000);
+        let mut bytes = build_zip_with(zip::CompressionMethod::Deflated, &content);
+        // The compressed size sits 20 bytes into the central directory header.
+        let central = bytes.windows(4).rposition(|w| w == [0x50, 0x4b, 0x01, 0x02]).unwrap();
+        bytes[central + 20..central + 24].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+
+        let (size, read) = read_only_entry(bytes).unwrap();
+
+        assert_eq!(size, 1000);
+        assert!(read == content);
+    }
+
+    #[test]
+    fn aes_extra_field_is_rejected_at_any_size() {
+        for len in [1000, (WHOLE_ENTRY_MAX + 1) as usize] {
+            let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            let mut options = zip::write::FullFileOptions::default();
+            options
+                .add_extra_data(0x9901, vec![2, 0, b'A', b'E', 3, 8, 0].into_boxed_slice(), true)
+                .unwrap();
+            writer.start_file("x.txt", options).unwrap();
+            writer.write_all(&text(len)).unwrap();
+            let bytes = writer.finish().unwrap().into_inner();
+
+            let err = read_only_entry(bytes).unwrap_err();
+
             assert!(matches!(err, EntryReadError::Read(_)), "{len} bytes: {err}");
         }
     }

@@ -101,7 +101,8 @@ enum EntryKind {
 /// computes its `h1:` hash.
 ///
 /// All names are checked from the central directory first. Then each entry is
-/// streamed once in fixed-size chunks. Memory stays flat, except for the root
+/// read once: one of up to 1 MiB in one piece, a larger one in fixed-size
+/// chunks. Memory stays within 1 MiB per hashing thread, except for the root
 /// go.mod (at most 16 MiB) and one name and digest per entry.
 pub fn check_and_hash_zip(path: &Path, module_path: &str, version: &str) -> Result<ZipReport, ZipError> {
     check_module_version(module_path, version).map_err(|reason| ZipError::InvalidModule { reason })?;
