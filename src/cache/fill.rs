@@ -148,9 +148,8 @@ impl Cache {
             // succeed before the blob is persisted.
             let written = blob.flush().await?;
             let path = written.path().to_path_buf();
-            let (synced, checked) = tokio::join!(written.sync(), self.check_zip(&path, module, version));
-            let h1 = checked?;
-            let blob = synced?;
+            let sync = async { Ok::<_, CacheError>(written.sync().await?) };
+            let (blob, h1) = tokio::try_join!(sync, self.check_zip(&path, module, version))?;
             self.verify_hash(module, version, kind, &h1).await?;
             self.make_room(blob.size(), key).await?;
             let record = store.commit_file(key, kind, blob, h1).await?;

@@ -133,16 +133,17 @@ impl FinishedBlob {
     /// Renames the file to `target` and fsyncs the directory. If `target`
     /// exists, it already contains these bytes (it is named by their hash).
     pub(super) async fn persist(self, target: &Path) -> Result<(), StoreError> {
-        let source = self.path.keep();
+        let source = self.path;
         let target = target.to_path_buf();
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
             let dir = target.parent().expect("blob path has a parent");
             std::fs::create_dir_all(dir).map_err(io_error(dir))?;
             if target.exists() {
-                std::fs::remove_file(&source).map_err(io_error(&source))?;
+                // Dropping `source` removes the temporary file.
                 return Ok(());
             }
-            std::fs::rename(&source, &target).map_err(io_error(&target))?;
+            std::fs::rename(&source.0, &target).map_err(io_error(&target))?;
+            source.keep();
             std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(io_error(dir))?;
