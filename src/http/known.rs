@@ -12,6 +12,10 @@ use std::sync::Arc;
 use crate::module::FileKind;
 use crate::store::FileRecord;
 
+/// A removal count that never matches the store's, for a record that may
+/// have been read before the count was: the next request reads the index.
+pub const UNCHECKED: u64 = u64::MAX;
+
 /// How many paths are remembered, least recently used out first.
 const CAPACITY: usize = 65_536;
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ErrorResponse;
 use super::hot::MAX_ENTRY_BYTES;
-use super::known::KnownFile;
+use super::known::{KnownFile, UNCHECKED};
 use super::respond::{is_text, Content, Representation};
 use super::AppState;
 use crate::cache::{Answer, FetchPolicy, Outcome};
@@ -105,7 +105,12 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
 
     let (response, outcome) = match state.cache.answer(&request, policy).await {
         Ok(answer) => {
-            if let (ProxyRequest::File(module, version, kind), Answer::File { record, .. }) = (&request, &answer) {
+            if let (ProxyRequest::File(module, version, kind), Answer::File { record, outcome, .. }) =
+                (&request, &answer)
+            {
+                // A fill may hand over a record committed before `removals`
+                // was read, so only a hit's record is trusted as it is.
+                let removals = if *outcome == Outcome::Hit { removals } else { UNCHECKED };
                 state.known.insert(
                     raw,
                     KnownFile {
