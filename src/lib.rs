@@ -119,7 +119,12 @@ pub async fn serve(
     log_settings(config, &listener);
 
     let store = state.cache.store().clone();
-    let maintenance = tokio::spawn(maintain(state.cache.clone(), config.gc_interval));
+    let stop_maintenance = Arc::new(tokio::sync::Notify::new());
+    let maintenance = tokio::spawn(maintain(
+        state.cache.clone(),
+        config.gc_interval,
+        stop_maintenance.clone(),
+    ));
     let connections = accept(listener, app(state), shutdown).await;
 
     tracing::info!("shutting down: no new connections, finishing requests");
@@ -128,7 +133,9 @@ pub async fn serve(
         _ = tokio::time::sleep(config.shutdown_timeout) => tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown deadline reached; dropping open requests"),
     }
 
-    maintenance.abort();
+    // Stopping between two steps lets a running flush finish before the
+    // final one, which would otherwise race it.
+    stop_maintenance.notify_one();
     let _ = maintenance.await;
     store.flush().await.context("flushing the index failed")?;
     tracing::info!("stopped");
@@ -193,12 +200,13 @@ const ORPHAN_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600)
 
 /// Background upkeep: writes access times every 30 s and, every
 /// `gc_interval`, evicts past the budget and removes orphan blobs.
-async fn maintain(cache: Cache, gc_interval: std::time::Duration) {
+async fn maintain(cache: Cache, gc_interval: std::time::Duration, stop: Arc<tokio::sync::Notify>) {
     let mut flush_tick = tokio::time::interval(std::time::Duration::from_secs(30));
     let mut gc_tick = tokio::time::interval(gc_interval);
     gc_tick.tick().await;
     loop {
         tokio::select! {
+            _ = stop.notified() => return,
             _ = flush_tick.tick() => {
                 // Applying a batch of thousands of keys blocks, so it runs on
                 // the blocking pool, not on a thread that serves requests.
