@@ -72,10 +72,16 @@ def wait_http(port, path="/", timeout=30.0):
             time.sleep(0.002)
 
 
-def start_modvault(data_dir, upstream, port=None, binary=None):
+def pinned(command, cpus):
+    """Prefix command with taskset, so that it runs on the CPUs in cpus (a taskset list such as "0"), if given."""
+    return ["taskset", "-c", cpus] + command if cpus else command
+
+
+def start_modvault(data_dir, upstream, port=None, binary=None, cpus=None):
     """Start modvault (binary, by default MODVAULT_BIN); return (process, port, seconds until /healthz responded).
 
     The checksum database is off: the generated modules are not in it.
+    With cpus, it runs on those CPUs only (see pinned).
     """
     port = port or free_port()
     data_dir = Path(data_dir)
@@ -86,20 +92,20 @@ def start_modvault(data_dir, upstream, port=None, binary=None):
         "--upstream", upstream, "--sumdb", "off", "--log-level", "warn",
     ]
     started = time.monotonic()
-    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(pinned(command, cpus), stdout=log_file, stderr=subprocess.STDOUT)
     _started.append(process)
     wait_http(port, "/healthz")
     return process, port, time.monotonic() - started
 
 
-def start_goproxy(cache_dir, upstream, binary=GOPROXY_BIN):
+def start_goproxy(cache_dir, upstream, binary=GOPROXY_BIN, cpus=None):
     """Start goproxy (github.com/goproxy/goproxy) with its dir cacher; return (process, port).
 
     upstream becomes goproxy's GOPROXY: a proxy URL list (file:// URLs work)
     or "off", in which case it serves only what its cache contains and
     responds with 404 to the rest. It never fetches directly (no "direct"
     entry), and the checksum database is off because the generated modules
-    are not in it.
+    are not in it. With cpus, it runs on those CPUs only (see pinned).
     """
     port = free_port()
     cache_dir = Path(cache_dir)
@@ -112,14 +118,17 @@ def start_goproxy(cache_dir, upstream, binary=GOPROXY_BIN):
         str(binary), "server", "--address", f"127.0.0.1:{port}", "--cacher", "dir",
         "--cacher-dir", str(cache_dir), "--temp-dir", str(temp_dir),
     ]
-    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+    process = subprocess.Popen(pinned(command, cpus), stdout=log_file, stderr=subprocess.STDOUT, env=environment)
     _started.append(process)
     wait_http(port)
     return process, port
 
 
-def start_nginx(root, prefix):
-    """Serve root as static files with benches/lib/nginx.conf.in; return (process, port)."""
+def start_nginx(root, prefix, cpus=None):
+    """Serve root as static files with benches/lib/nginx.conf.in; return (process, port).
+
+    With cpus, nginx runs on those CPUs only (see pinned), with one worker.
+    """
     if shutil.which("nginx") is None:
         raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
     port = free_port()
@@ -128,9 +137,11 @@ def start_nginx(root, prefix):
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     template = (REPO / "benches/lib/nginx.conf.in").read_text()
     config = template.replace("@PREFIX@", str(prefix)).replace("@PORT@", str(port)).replace("@ROOT@", str(root))
+    if cpus:
+        config = config.replace("worker_processes auto;", "worker_processes 1;")
     (prefix / "nginx.conf").write_text(config)
     command = ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "logs/error.log")]
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(pinned(command, cpus))
     _started.append(process)
     wait_http(port)
     return process, port

@@ -18,7 +18,10 @@ response it sends comes from its cache. It measures:
   full load, without Accept-Encoding and with `Accept-Encoding: gzip` (which
   the go command's HTTP client sends), and p99 with oha at half of nginx's
   peak rate (without Accept-Encoding);
-- large zips (20-50 MiB): MB/s with wrk.
+- large zips (20-50 MiB): MB/s with wrk;
+- small files again, with every server restarted alone on the first CPU
+  and wrk (one thread per remaining CPU) on the others, so that the load
+  generator takes no CPU from the server. This needs at least 2 CPUs.
 
 Also records each server's CPU time per request, which is less noisy than
 the rates on a shared machine. Writes $BENCH_DATA/results/load.json.
@@ -26,6 +29,7 @@ the rates on a shared machine. Writes $BENCH_DATA/results/load.json.
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,14 +44,18 @@ HERE = Path(__file__).resolve().parent
 LUA = HERE / "paths.lua"
 
 
-def run_wrk(server, paths_file, connections, seconds, headers=()):
-    """Run wrk against one server; return its totals plus rates and CPU time."""
+def run_wrk(server, paths_file, connections, seconds, headers=(), cpus=None):
+    """Run wrk against one server; return its totals plus rates and CPU time.
+
+    With cpus, wrk runs on those CPUs only, with one thread per CPU.
+    """
     cpu_before = servers.cpu_seconds(server["pid"])
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA)]
+    threads = f"-t{len(cpus.split(','))}" if cpus else "-t2"
+    command = ["wrk", threads, f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA)]
     for header in headers:
         command += ["-H", header]
     command += [f"http://127.0.0.1:{server['port']}", "--", str(paths_file)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(servers.pinned(command, cpus), capture_output=True, text=True, check=True).stdout
     cpu = servers.cpu_seconds(server["pid"]) - cpu_before
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     result = json.loads(line[len("RESULT "):])
@@ -159,6 +167,17 @@ def median_of(rounds, key):
     return statistics.median(result[key] for result in rounds)
 
 
+def start_all(starts, paths, cpus=None):
+    """Start every server, read every path once through each, and return {name: {process, pid, port}}."""
+    systems = {}
+    for name, start in starts.items():
+        process, port = start(cpus)
+        systems[name] = {"process": process, "pid": process.pid, "port": port}
+        servers.log(f"reading every file once through {name}")
+        servers.fetch_all(port, paths)
+    return systems
+
+
 def compare(label, systems, measure, rounds):
     """Run measure(server) for every system, alternating, and summarise the medians."""
     results = {name: [] for name in systems}
@@ -193,15 +212,15 @@ def main():
     data_dir = fill_modvault(root)
     download = root / "download"
 
-    modvault, modvault_port, _ = servers.start_modvault(data_dir, "off")
-    nginx, nginx_port = servers.start_nginx(download, root / "nginx")
-    systems = {
-        "nginx": {"pid": nginx.pid, "port": nginx_port},
-        "modvault": {"pid": modvault.pid, "port": modvault_port},
+    # How to start each server, on given CPUs or on all of them.
+    starts = {
+        "nginx": lambda cpus=None: servers.start_nginx(download, root / "nginx", cpus=cpus),
+        "modvault": lambda cpus=None: servers.start_modvault(data_dir, "off", cpus=cpus)[:2],
     }
     for name, binary in builds.items():
-        process, port, _ = servers.start_modvault(servers.clone_store(data_dir, name), "off", binary=binary)
-        systems[name] = {"pid": process.pid, "port": port}
+        clone = servers.clone_store(data_dir, name)
+        starts[name] = lambda cpus=None, clone=clone, binary=binary: servers.start_modvault(
+            clone, "off", binary=binary, cpus=cpus)[:2]
     small = root / "urls-small.txt"
     large = root / "urls-large.txt"
     skipped = {}
@@ -211,13 +230,12 @@ def main():
         skipped["goproxy"] = goproxy_skipped
     else:
         # With GOPROXY=off, goproxy can respond with 200 only from its cache.
-        goproxy, goproxy_port = servers.start_goproxy(fill_goproxy(root, args.goproxy), "off", args.goproxy)
+        cache_dir = fill_goproxy(root, args.goproxy)
+        starts["goproxy"] = lambda cpus=None: servers.start_goproxy(cache_dir, "off", args.goproxy, cpus=cpus)
+    systems = start_all(starts, small.read_text().split() + large.read_text().split())
+    if "goproxy" in systems:
         servers.log("checking that goproxy serves the generated files from its cache")
-        check_goproxy_bytes(goproxy_port, download, small.read_text().split() + large.read_text().split())
-        systems["goproxy"] = {"pid": goproxy.pid, "port": goproxy_port}
-    for name, server in systems.items():
-        servers.log(f"reading every file once through {name}")
-        servers.fetch_all(server["port"], small.read_text().split() + large.read_text().split())
+        check_goproxy_bytes(systems["goproxy"]["port"], download, small.read_text().split() + large.read_text().split())
 
     report = {"machine": servers.machine_info(), "settings": vars(args), "skipped": skipped}
     report["small_files"] = compare(
@@ -242,6 +260,21 @@ def main():
             args.rounds)
     report["half_rate_target_requests_per_s"] = half_rate
 
+    # The same small-file test with each server alone on one CPU and wrk on
+    # the others, so that the load generator takes no CPU from the server.
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        skipped["one core"] = "needs at least 2 CPUs"
+    else:
+        server_cpu, wrk_cpus = str(cpus[0]), ",".join(str(cpu) for cpu in cpus[1:])
+        for server in systems.values():
+            servers.stop(server["process"])
+        servers.log(f"restarting every server on CPU {server_cpu}, with wrk on CPU {wrk_cpus}")
+        systems = start_all(starts, small.read_text().split(), server_cpu)
+        report["small_files_one_core"] = compare(
+            f"small files, server on CPU {server_cpu}", systems,
+            lambda server: run_wrk(server, small, args.connections, args.seconds, cpus=wrk_cpus), args.rounds)
+
     results = servers.BENCH_DATA / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / "load.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -257,6 +290,8 @@ def print_summary(report):
         (f"small files at {report['half_rate_target_requests_per_s']:.0f} req/s", "half_rate",
          "requests_per_s", "req/s reached"),
     ]
+    if "small_files_one_core" in report:
+        tests.append(("small files, server alone on one CPU", "small_files_one_core", "requests_per_s", "req/s"))
     for label, key, rate, unit in tests:
         nginx = report[key]["nginx"]
         for name, result in report[key].items():
@@ -272,9 +307,11 @@ def print_summary(report):
         print(f"{name} skipped: {reason}")
     if "goproxy" not in report["small_files"]:
         return
-    for label, key, rate, unit in tests[:3]:
+    for label, key, rate, unit in tests:
+        if key == "half_rate":
+            continue
         ratio = report[key]["modvault"][rate] / report[key]["goproxy"][rate]
-        target = ", target >= 3" if key == "small_files" else ""
+        target = ", target >= 3" if key in ("small_files", "small_files_one_core") else ""
         print(f"{label:<40} modvault / goproxy {ratio:.2f} ({unit}{target})")
     # goproxy sends an .info with Version and Time only, so its small-file
     # responses carry fewer bytes than modvault's and nginx's.
