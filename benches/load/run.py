@@ -30,6 +30,7 @@ the rates on a shared machine. Writes $BENCH_DATA/results/load.json.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -264,7 +265,9 @@ def main():
     # the others, so that the load generator takes no CPU from the server.
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
-        skipped["one core"] = "needs at least 2 CPUs"
+        skipped["small files on one CPU"] = "needs at least 2 CPUs"
+    elif shutil.which("taskset") is None:
+        skipped["small files on one CPU"] = "taskset is not installed (Debian package util-linux)"
     else:
         server_cpu, wrk_cpus = str(cpus[0]), ",".join(str(cpu) for cpu in cpus[1:])
         for server in systems.values():
