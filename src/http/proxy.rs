@@ -14,7 +14,7 @@ use super::respond::{is_text, Content, Representation};
 use super::AppState;
 use crate::cache::{Answer, FetchPolicy, Outcome};
 use crate::module::{parse_request_path, FileKind, ProxyRequest};
-use crate::store::file_key;
+use crate::store::{file_key, FileRecord};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=60";
@@ -58,26 +58,7 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
     // copies taken below look stale.
     let removals = state.cache.removals();
     if let Some(known) = state.known.get(raw) {
-        let stored = if known.removals == removals {
-            state.cache.touch(&known.key);
-            Some(known.record.clone())
-        } else {
-            // Any failure here takes the full path below, which reports it.
-            let stored = state.cache.stored_file(&known.key).ok().flatten();
-            if let Some(record) = &stored {
-                state.known.insert(
-                    raw,
-                    KnownFile {
-                        key: known.key.clone(),
-                        kind: known.kind,
-                        record: record.clone(),
-                        removals,
-                    },
-                );
-            }
-            stored
-        };
-        if let Some(stored) = stored {
+        if let Some(stored) = known_record(&state, raw, &known, removals) {
             let endpoint = endpoint_of_kind(known.kind);
             let answer = Answer::File {
                 record: stored,
@@ -138,6 +119,28 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
         tracing::debug!(module = %request.module(), endpoint, status = response.status().as_u16(), "hit");
     }
     response
+}
+
+/// Returns the record of a known path: its copy while no record was removed
+/// since it was taken, and otherwise the index's, which is then kept. None
+/// (also on an index error) sends the request down the full path, which
+/// reports any error.
+fn known_record(state: &AppState, raw: &str, known: &KnownFile, removals: u64) -> Option<FileRecord> {
+    if known.removals == removals {
+        state.cache.touch(&known.key);
+        return Some(known.record.clone());
+    }
+    let record = state.cache.stored_file(&known.key).ok().flatten()?;
+    state.known.insert(
+        raw,
+        KnownFile {
+            key: known.key.clone(),
+            kind: known.kind,
+            record: record.clone(),
+            removals,
+        },
+    );
+    Some(record)
 }
 
 async fn answer_response(

@@ -651,13 +651,19 @@ mod tests {
             .collect()
     }
 
+    /// Writes `entries` as m.zip in `dir` and opens it.
+    fn open_zip(dir: &Path, entries: &[(String, Vec<u8>)]) -> (std::path::PathBuf, ZipReader) {
+        let borrowed: Vec<(&str, &[u8])> = entries.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+        let path = write_zip(dir, &borrowed);
+        let size = std::fs::metadata(&path).unwrap().len();
+        let reader = ZipReader::open(File::open(&path).unwrap(), size).unwrap();
+        (path, reader)
+    }
+
     #[test]
     fn runs_cover_every_entry_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let entries = large_entries();
-        let borrowed: Vec<(&str, &[u8])> = entries.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
-        let path = write_zip(dir.path(), &borrowed);
-        let reader = ZipReader::open(File::open(&path).unwrap(), std::fs::metadata(&path).unwrap().len()).unwrap();
+        let (_, reader) = open_zip(dir.path(), &large_entries());
 
         let runs = split_by_size(reader.entries(), 4);
 
@@ -676,10 +682,7 @@ mod tests {
     fn parallel_hash_matches_one_thread() {
         let dir = tempfile::tempdir().unwrap();
         let entries = large_entries();
-        let borrowed: Vec<(&str, &[u8])> = entries.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
-        let path = write_zip(dir.path(), &borrowed);
-        let size = std::fs::metadata(&path).unwrap().len();
-        let mut reader = ZipReader::open(File::open(&path).unwrap(), size).unwrap();
+        let (path, mut reader) = open_zip(dir.path(), &entries);
         let kinds: Vec<EntryKind> = (0..40).map(|_| EntryKind::File).collect();
 
         let parallel = check_and_hash_zip(&path, "example.com/m", "v1.0.0").unwrap();
