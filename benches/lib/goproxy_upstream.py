@@ -3,10 +3,10 @@
 
 goproxy v0.21.0 caches a module version only after its upstream served the
 .info, the .mod and the .zip of that version, and responds with 404 for
-all three otherwise. The benchmarks' folders lack some of them: the load
-benchmark's generated folder has zips for only a few versions, and a
-GOMODCACHE/cache/download folder holds only the files that the go command
-fetched (often a .info or a .mod without a zip).
+all three otherwise. The benchmarks' folders lack some of them. The load
+benchmark's generated folder has zips for only a few versions. A
+GOMODCACHE/cache/download folder contains only the files that the go
+command fetched, often a .info or a .mod without a zip.
 
 This copies SOURCE to DEST as hard links and adds a stub for each missing
 file of a version that has at least one: a .info with the Version only, a

@@ -140,7 +140,7 @@ def check_goproxy_bytes(port, download, paths):
     """Compare goproxy's responses with the generated files; raise RuntimeError on the first difference.
 
     .mod and .zip responses must match byte for byte. goproxy rewrites an
-    .info to hold only Version and Time, so those two fields are compared.
+    .info to contain only Version and Time, so those two fields are compared.
     """
     for path, body in servers.get_each(port, paths):
         expected = (download / path.lstrip("/")).read_bytes()

@@ -262,7 +262,7 @@ impl ZipReader {
                     return Err(EntryReadError::LargerThanDeclared { declared })
                 }
                 Err(libdeflater::DecompressionError::BadData) => {
-                    return Err(EntryReadError::Read("corrupt deflate stream".to_string()))
+                    return Err(EntryReadError::Read("invalid deflate data".to_string()))
                 }
             }
         };
@@ -274,7 +274,9 @@ impl ZipReader {
             return Err(EntryReadError::SmallerThanDeclared { actual, declared });
         }
         if crc32fast::hash(content) != crc32 {
-            return Err(EntryReadError::Read("CRC-32 of the content does not match".to_string()));
+            return Err(EntryReadError::Read(
+                "content does not match the CRC-32 in the central directory".to_string(),
+            ));
         }
         sink(content);
         Ok(actual)
