@@ -49,6 +49,9 @@ pub struct Config {
     pub pins: PathPatterns,
     /// Never contact an upstream; respond from the store only.
     pub offline: bool,
+    /// Fill a version's `.info` in the background after its `.mod`, and
+    /// the reverse.
+    pub prefetch: bool,
     /// How often the background pass evicts and removes orphan blobs.
     pub gc_interval: Duration,
     /// The checksum database every fill is verified against.
@@ -80,6 +83,7 @@ impl Config {
             memory_cache: 64 << 20,
             pins: PathPatterns::default(),
             offline: false,
+            prefetch: true,
             gc_interval: Duration::from_secs(600),
             sumdb: SumdbConfig::parse("sum.golang.org").expect("built-in key parses"),
             nosumdb: PathPatterns::default(),
@@ -134,6 +138,7 @@ pub struct FileSettings {
     #[serde(default, deserialize_with = "globs")]
     pub pin: Option<String>,
     pub offline: Option<bool>,
+    pub prefetch: Option<bool>,
     pub gc_interval: Option<String>,
     pub sumdb: Option<String>,
     #[serde(default, deserialize_with = "globs")]
@@ -258,6 +263,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MODVAULT_OFFLINE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub offline: Option<bool>,
 
+    /// After filling a version's .mod, fill its .info in the background, and the reverse, because the go command requests both [default: true]
+    #[arg(long, env = "MODVAULT_PREFETCH", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub prefetch: Option<bool>,
+
     /// How often the server evicts past the budget and removes orphan blobs [default: 10m]
     #[arg(long, env = "MODVAULT_GC_INTERVAL", value_name = "DURATION")]
     pub gc_interval: Option<String>,
@@ -373,6 +382,9 @@ impl ServeArgs {
         }
         if let Some(offline) = self.offline.or(file.offline) {
             config.offline = offline;
+        }
+        if let Some(prefetch) = self.prefetch.or(file.prefetch) {
+            config.prefetch = prefetch;
         }
 
         let durations: [(&str, &Option<String>, &Option<String>, &mut Duration); 8] = [

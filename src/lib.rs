@@ -74,6 +74,7 @@ pub async fn build_state_with_clock(config: &Config, clock: Arc<dyn cache::Clock
         max_size: config.max_size,
         pins: config.pins.clone(),
         offline: config.offline,
+        prefetch: config.prefetch,
     };
     let sumdb = match &config.sumdb {
         SumdbConfig::Off => None,
@@ -257,6 +258,7 @@ fn log_settings(config: &Config, listener: &TcpListener) {
         memory_cache_bytes = config.memory_cache,
         pin = %config.pins,
         offline = config.offline,
+        prefetch = config.prefetch,
         gc_interval = ?config.gc_interval,
         log_level = %config.log_level,
         log_format = ?config.log_format,

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub bytes_served: IntCounterVec,
     pub bytes_fetched: IntCounterVec,
     pub fills_in_flight: IntGauge,
+    /// Background fills of a version's other small file (see
+    /// `CacheSettings::prefetch`), by file and result.
+    pub prefetches: IntCounterVec,
     pub stale_responses: IntCounterVec,
     pub verification_failures: IntCounterVec,
     pub evictions: prometheus::IntCounter,
@@ -127,6 +130,12 @@ impl Metrics {
                 "modvault_bytes_fetched_total",
                 "Body bytes received from upstreams.",
                 &["kind"],
+            ),
+            prefetches: counter(
+                &r,
+                "modvault_prefetches_total",
+                "Background fills of a version's .info after its .mod, or the reverse, by file and result.",
+                &["file", "result"],
             ),
             stale_responses: counter(
                 &r,

@@ -347,7 +347,11 @@ async fn offline_and_cache_only_answer_from_store() {
         fixture.add(module);
     }
     let data = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(test_config(data.path(), &fixture.base)).await;
+    let mut config = test_config(data.path(), &fixture.base);
+    // Without prefetching, the .mod files below are never stored, because
+    // no client requested them.
+    config.prefetch = false;
+    let proxy = start_proxy(config).await;
     let http = client();
     for version in ["v1.0.0", "v1.1.0", "v1.2.0-rc.1"] {
         let response = http

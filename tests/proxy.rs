@@ -70,6 +70,108 @@ async fn mod_request_never_fetches_zip() {
     assert_eq!(fixture.count(ZIP), 0);
 }
 
+/// Waits until the proxy's metrics count `count` prefetches of `file` with
+/// `result`; panics after 10 s.
+async fn wait_for_prefetches(proxy: &support::Proxy, file: &str, result: &str, count: f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = proxy.metrics().await;
+        let seen = metric_value(
+            &page,
+            "modvault_prefetches_total",
+            &[("file", file), ("result", result)],
+        );
+        if seen == count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {count} {result} prefetches of .{file}, saw {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn small_fill_prefetches_other_file() {
+    let (fixture, module) = hello_fixture().await;
+    let newer = Module::new("example.com/hello", "v1.1.0").file("hello.go", "package hello\n");
+    fixture.add(&newer);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
+    let http = client();
+
+    let first = http.get(proxy.url(MOD)).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["x-cache"], "MISS");
+    wait_for_prefetches(&proxy, "info", "filled", 1.0).await;
+    let info = http.get(proxy.url(INFO)).send().await.unwrap();
+    assert_eq!(info.headers()["x-cache"], "HIT");
+    assert_eq!(info.bytes().await.unwrap().as_ref(), module.info().as_slice());
+
+    let newer_info = http
+        .get(proxy.url("example.com/hello/@v/v1.1.0.info"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(newer_info.headers()["x-cache"], "MISS");
+    wait_for_prefetches(&proxy, "mod", "filled", 1.0).await;
+    let newer_mod = http
+        .get(proxy.url("example.com/hello/@v/v1.1.0.mod"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(newer_mod.headers()["x-cache"], "HIT");
+    assert_eq!(newer_mod.bytes().await.unwrap().as_ref(), newer.mod_file().as_slice());
+
+    assert_eq!(fixture.count(MOD), 1);
+    assert_eq!(fixture.count(INFO), 1);
+    assert_eq!(fixture.count("example.com/hello/@v/v1.1.0.info"), 1);
+    assert_eq!(fixture.count("example.com/hello/@v/v1.1.0.mod"), 1);
+    assert_eq!(fixture.count(ZIP), 0, "a prefetch never fetches a zip");
+    assert_eq!(fixture.count("example.com/hello/@v/v1.1.0.zip"), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn prefetch_off_fetches_only_the_requested_file() {
+    let (fixture, _) = hello_fixture().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), &fixture.base);
+    config.prefetch = false;
+    let proxy = start_proxy(config).await;
+
+    let response = client().get(proxy.url(MOD)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // A prefetch would start as soon as the fill commits; give it time to
+    // reach the upstream.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    assert_eq!(fixture.count(MOD), 1);
+    assert_eq!(fixture.count(INFO), 0);
+    let page = proxy.metrics().await;
+    assert_eq!(metric_value(&page, "modvault_prefetches_total", &[]), 0.0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn prefetch_of_absent_info_is_remembered_as_absent() {
+    let (fixture, _) = hello_fixture().await;
+    fixture.remove(INFO);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
+    let http = client();
+
+    let response = http.get(proxy.url(MOD)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    wait_for_prefetches(&proxy, "info", "failed", 1.0).await;
+
+    let info = http.get(proxy.url(INFO)).send().await.unwrap();
+    assert_eq!(info.status(), StatusCode::NOT_FOUND);
+    assert_eq!(fixture.count(INFO), 1, "the 404 from the prefetch is remembered");
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn upstream_404_passes_through_and_is_remembered() {
     let (fixture, _) = hello_fixture().await;

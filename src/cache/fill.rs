@@ -72,10 +72,13 @@ impl Cache {
         let filled = self
             .inner
             .fills
-            .run(
-                key,
-                async move { cache.fill_file(fill_key, module, version, kind).await },
-            )
+            .run(key, async move {
+                let filled = cache.fill_file(fill_key, module.clone(), version.clone(), kind).await;
+                if filled.is_ok() {
+                    cache.prefetch_companion(module, version, kind);
+                }
+                filled
+            })
             .await?;
         match filled {
             Filled::File(record) => {
@@ -88,6 +91,54 @@ impl Cache {
             }
             Filled::Body(_) => unreachable!("file fills produce files"),
         }
+    }
+
+    /// Fills the other small file of a filled `.mod` or `.info` in the
+    /// background, when prefetching is on and it is neither stored nor
+    /// known to be absent. Its result reaches only the log and metrics; a
+    /// request for it meanwhile waits on the same fill.
+    fn prefetch_companion(&self, module: ModulePath, version: Version, filled: FileKind) {
+        let kind = match filled {
+            FileKind::Mod => FileKind::Info,
+            FileKind::Info => FileKind::Mod,
+            FileKind::Zip => return,
+        };
+        if !self.inner.settings.prefetch {
+            return;
+        }
+        let key = file_key(&module, &version, kind);
+        match self.inner.store.get_file(&key) {
+            Ok(None) => {}
+            Ok(Some(_)) => return,
+            Err(e) => {
+                tracing::warn!(key = %key, error = %e, "prefetch skipped: index read failed");
+                return;
+            }
+        }
+        if self.inner.negative.get(&key, self.inner.clock.now_ms()).is_some() {
+            return;
+        }
+
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let fill_key = key.clone();
+            let filler = cache.clone();
+            let result = cache
+                .inner
+                .fills
+                .run(
+                    key,
+                    async move { filler.fill_file(fill_key, module, version, kind).await },
+                )
+                .await;
+            let label = if result.is_ok() { "filled" } else { "failed" };
+            cache
+                .inner
+                .metrics
+                .prefetches
+                .with_label_values(&[kind.extension(), label])
+                .inc();
+        });
     }
 
     async fn fill_file(
@@ -172,11 +223,8 @@ impl Cache {
         };
         self.verify_hash(module, version, kind, &h1).await?;
 
-        let mut blob = store.new_blob().await?;
-        blob.write(&fetched.value).await?;
-        let blob = blob.finish().await?;
-        self.make_room(blob.size(), key).await?;
-        let record = store.commit_file(key, kind, blob, h1).await?;
+        self.make_room(fetched.value.len() as u64, key).await?;
+        let record = store.commit_bytes(key, kind, fetched.value, h1).await?;
         Ok((record, fetched.source))
     }
 

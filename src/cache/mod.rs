@@ -108,6 +108,10 @@ pub struct CacheSettings {
     pub pins: crate::module::PathPatterns,
     /// Never fetch from an upstream.
     pub offline: bool,
+    /// After filling a version's `.mod`, fill its `.info` in the background,
+    /// and the reverse: the go command requests both files of a version it
+    /// downloads, one after the other.
+    pub prefetch: bool,
 }
 
 /// Whether a request may fill from upstream.

@@ -200,10 +200,10 @@ impl Cache {
         if self.inner.store.get_file(&key)?.is_some() {
             return Ok(());
         }
-        let mut blob = self.inner.store.new_blob().await?;
-        blob.write(body).await?;
-        let blob = blob.finish().await?;
-        self.inner.store.commit_file(&key, FileKind::Info, blob, None).await?;
+        self.inner
+            .store
+            .commit_bytes(&key, FileKind::Info, bytes::Bytes::copy_from_slice(body), None)
+            .await?;
         Ok(())
     }
 }

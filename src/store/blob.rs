@@ -135,21 +135,45 @@ impl FinishedBlob {
     pub(super) async fn persist(self, target: &Path) -> Result<(), StoreError> {
         let source = self.path;
         let target = target.to_path_buf();
-        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-            let dir = target.parent().expect("blob path has a parent");
-            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-            if target.exists() {
-                // Dropping `source` removes the temporary file.
-                return Ok(());
-            }
-            std::fs::rename(&source.0, &target).map_err(io_error(&target))?;
-            source.keep();
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_error(dir))?;
-            Ok(())
-        })
-        .await
-        .expect("persist task does not panic")
+        tokio::task::spawn_blocking(move || place(source, &target))
+            .await
+            .expect("persist task does not panic")
     }
+}
+
+/// Writes `bytes` to a temporary file in `tmp_dir`, fsyncs it and places it
+/// at `target`, all on the calling thread: a small fill does its disk work
+/// in one blocking task instead of one per step.
+pub(super) fn write_blob_blocking(tmp_dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    if target.exists() {
+        return sync_parent(target);
+    }
+    let path = TempPath(tmp_dir.join(format!("fill-{:016x}", rand::random::<u64>())));
+    let mut file = std::fs::File::create(&path.0).map_err(io_error(&path.0))?;
+    std::io::Write::write_all(&mut file, bytes).map_err(io_error(&path.0))?;
+    file.sync_all().map_err(io_error(&path.0))?;
+    place(path, target)
+}
+
+/// Renames a synced temporary file to `target` and fsyncs the directory. If
+/// `target` exists, it already contains these bytes (it is named by their
+/// hash); the directory is still synced, since the rename that made it may
+/// not be on disk yet.
+fn place(source: TempPath, target: &Path) -> Result<(), StoreError> {
+    let dir = target.parent().expect("blob path has a parent");
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    if target.exists() {
+        // Dropping `source` removes the temporary file.
+        return sync_parent(target);
+    }
+    std::fs::rename(&source.0, target).map_err(io_error(target))?;
+    source.keep();
+    sync_parent(target)
+}
+
+fn sync_parent(target: &Path) -> Result<(), StoreError> {
+    let dir = target.parent().expect("blob path has a parent");
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
 }

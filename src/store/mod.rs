@@ -226,19 +226,76 @@ impl Store {
         let target = self.blob_path(&record.sha256);
         blob.persist(&target).await?;
 
-        let swapped = self
-            .files
-            .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(record.encode()))?;
-        if let Err(conflict) = swapped {
-            let current = conflict.current.ok_or_else(|| StoreError::Corrupt {
-                key: key.into(),
-                reason: "vanished during commit".into(),
-            })?;
-            return FileRecord::decode(key, &current);
+        if let Some(existing) = self.insert_record(key, &record)? {
+            return Ok(existing);
         }
         self.flush_index().await?;
         self.totals.add(kind, record.size);
         Ok(record)
+    }
+
+    /// Stores a small file fetched whole (a `.mod` or `.info`) and indexes
+    /// it under `key`, with the same rules as [`Store::commit_file`]. The
+    /// blob write, its fsyncs and the index flush run in one blocking task,
+    /// because each hop to the blocking pool adds latency to a fill that
+    /// the client waits for.
+    pub async fn commit_bytes(
+        &self,
+        key: &str,
+        kind: FileKind,
+        bytes: bytes::Bytes,
+        h1: Option<String>,
+    ) -> Result<FileRecord, StoreError> {
+        let store = self.clone();
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || store.commit_bytes_blocking(&key, kind, &bytes, h1))
+            .await
+            .expect("the commit task does not panic")
+    }
+
+    fn commit_bytes_blocking(
+        &self,
+        key: &str,
+        kind: FileKind,
+        bytes: &[u8],
+        h1: Option<String>,
+    ) -> Result<FileRecord, StoreError> {
+        if let Some(existing) = self.get_file(key)? {
+            return Ok(existing);
+        }
+        let record = FileRecord {
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)),
+            size: bytes.len() as u64,
+            stored_at: unix_now(),
+            h1,
+        };
+        let target = self.blob_path(&record.sha256);
+        blob::write_blob_blocking(&self.root.join("tmp"), &target, bytes)?;
+
+        if let Some(existing) = self.insert_record(key, &record)? {
+            return Ok(existing);
+        }
+        self.db.flush()?;
+        self.totals.add(kind, record.size);
+        Ok(record)
+    }
+
+    /// Indexes `record` under `key` unless the key has one already; returns
+    /// that earlier record, which wins.
+    fn insert_record(&self, key: &str, record: &FileRecord) -> Result<Option<FileRecord>, StoreError> {
+        let swapped = self
+            .files
+            .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(record.encode()))?;
+        match swapped {
+            Ok(()) => Ok(None),
+            Err(conflict) => {
+                let current = conflict.current.ok_or_else(|| StoreError::Corrupt {
+                    key: key.into(),
+                    reason: "vanished during commit".into(),
+                })?;
+                FileRecord::decode(key, &current).map(Some)
+            }
+        }
     }
 
     /// Canonical versions of `module` that have at least one stored file.
@@ -373,5 +430,68 @@ fn kind_of_key(key: &str) -> Option<FileKind> {
         "mod" => Some(FileKind::Mod),
         "zip" => Some(FileKind::Zip),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mod_key(version: &str) -> String {
+        file_key(
+            &ModulePath::parse("example.com/m").unwrap(),
+            &Version::canonical(version).unwrap(),
+            FileKind::Mod,
+        )
+    }
+
+    #[tokio::test]
+    async fn committed_bytes_are_stored_once_and_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let body = bytes::Bytes::from_static(b"module example.com/m\n");
+        let key = mod_key("v1.0.0");
+
+        let record = store
+            .commit_bytes(&key, FileKind::Mod, body.clone(), Some("h1:x".into()))
+            .await
+            .unwrap();
+
+        assert_eq!(
+            record.sha256,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))
+        );
+        assert_eq!(record.size, body.len() as u64);
+        assert_eq!(std::fs::read(store.blob_path(&record.sha256)).unwrap(), body.as_ref());
+        assert_eq!(store.get_file(&key).unwrap(), Some(record.clone()));
+        assert_eq!(store.totals().modfiles.load(Ordering::Relaxed), 1);
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+
+        let other = bytes::Bytes::from_static(b"module example.com/m // changed\n");
+        let again = store.commit_bytes(&key, FileKind::Mod, other, None).await.unwrap();
+        assert_eq!(again, record, "the first record of a key wins");
+        assert_eq!(store.totals().modfiles.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn equal_bytes_under_two_keys_share_one_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let body = bytes::Bytes::from_static(b"module example.com/m\n\ngo 1.22\n");
+
+        let first = store
+            .commit_bytes(&mod_key("v1.0.0"), FileKind::Mod, body.clone(), None)
+            .await
+            .unwrap();
+        let second = store
+            .commit_bytes(&mod_key("v1.1.0"), FileKind::Mod, body.clone(), None)
+            .await
+            .unwrap();
+
+        assert_eq!(first.sha256, second.sha256);
+        let shard = store.blob_path(&first.sha256).parent().unwrap().to_path_buf();
+        assert_eq!(std::fs::read_dir(shard).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(store.totals().modfiles.load(Ordering::Relaxed), 2);
     }
 }
