@@ -474,6 +474,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn torn_blob_from_a_crash_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let body = bytes::Bytes::from_static(b"module example.com/m\n\ngo 1.22\n");
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+        let target = store.blob_path(&sha256);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, &body[..7]).unwrap();
+
+        let record = store
+            .commit_bytes(&mod_key("v1.0.0"), FileKind::Mod, body.clone(), None)
+            .await
+            .unwrap();
+
+        assert_eq!(record.sha256, sha256);
+        assert_eq!(std::fs::read(&target).unwrap(), body.as_ref());
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
     async fn equal_bytes_under_two_keys_share_one_blob() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
