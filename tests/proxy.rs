@@ -173,6 +173,37 @@ async fn prefetch_of_absent_info_is_remembered_as_absent() {
 }
 
 #[tokio::test]
+async fn lost_blob_is_filled_again() {
+    let (fixture, module) = hello_fixture().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), &fixture.base);
+    // Without the memory cache, every response reads its blob from disk.
+    config.memory_cache = 0;
+    let proxy = start_proxy(config).await;
+    let http = client();
+    for _ in 0..2 {
+        let response = http.get(proxy.url(ZIP)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.bytes().await.unwrap();
+    }
+    let sha256 = hex::encode(Sha256::digest(module.zip()));
+    let blob = dir.path().join("blobs").join(&sha256[..2]).join(&sha256[2..]);
+    std::fs::remove_file(&blob).unwrap();
+
+    let again = http.get(proxy.url(ZIP)).send().await.unwrap();
+
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["x-cache"], "MISS");
+    assert_eq!(again.bytes().await.unwrap().as_ref(), module.zip().as_slice());
+    assert_eq!(fixture.count(ZIP), 2);
+    assert_eq!(std::fs::read(&blob).unwrap(), module.zip());
+    let hit = http.get(proxy.url(ZIP)).send().await.unwrap();
+    assert_eq!(hit.headers()["x-cache"], "HIT");
+    assert_eq!(fixture.count(ZIP), 2);
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn upstream_404_passes_through_and_is_remembered() {
     let (fixture, _) = hello_fixture().await;
     let dir = tempfile::tempdir().unwrap();

@@ -42,6 +42,15 @@ impl Cache {
         self.inner.store.removals()
     }
 
+    /// Drops the record of `key` if its blob is missing (see
+    /// [`crate::store::Store::remove_lost_record`]), and logs it.
+    pub fn forget_lost_file(&self, key: &str, record: &FileRecord) -> Result<(), CacheError> {
+        if self.inner.store.remove_lost_record(key, record)? {
+            tracing::warn!(key = %key, sha256 = %record.sha256, "stored blob missing, record removed to fill again");
+        }
+        Ok(())
+    }
+
     /// Records a hit on `key` for eviction order.
     pub fn touch(&self, key: &str) {
         self.inner.store.touch(key);

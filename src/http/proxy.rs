@@ -12,7 +12,7 @@ use super::hot::MAX_ENTRY_BYTES;
 use super::known::{KnownFile, UNCHECKED};
 use super::respond::{is_text, Content, Representation};
 use super::AppState;
-use crate::cache::{Answer, FetchPolicy, Outcome};
+use crate::cache::{Answer, CacheError, FetchPolicy, Outcome};
 use crate::module::{parse_request_path, FileKind, ProxyRequest};
 use crate::store::{file_key, FileRecord};
 
@@ -61,15 +61,26 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
         if let Some(stored) = known_record(&state, raw, &known, removals) {
             let endpoint = endpoint_of_kind(known.kind);
             let answer = Answer::File {
-                record: stored,
+                record: stored.clone(),
                 kind: known.kind,
                 outcome: Outcome::Hit,
             };
-            let (response, outcome) = answer_response(&state, answer, &headers, head).await;
-            let sent = if head { 0 } else { content_length(&response) };
-            record(&state, endpoint, outcome, response.status(), started, sent);
-            tracing::debug!(key = %known.key, endpoint, status = response.status().as_u16(), "hit");
-            return response;
+            let answered = match answer_response(&state, answer, &headers, head).await {
+                Ok(answered) => Some(answered),
+                // The full path below reads the index again and fills.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => state
+                    .cache
+                    .forget_lost_file(&known.key, &stored)
+                    .err()
+                    .map(|err| error_response(&err)),
+                Err(e) => Some(read_failed(e)),
+            };
+            if let Some((response, outcome)) = answered {
+                let sent = if head { 0 } else { content_length(&response) };
+                record(&state, endpoint, outcome, response.status(), started, sent);
+                tracing::debug!(key = %known.key, endpoint, status = response.status().as_u16(), "hit");
+                return response;
+            }
         }
     }
 
@@ -84,41 +95,78 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
     };
     let endpoint = endpoint_of(&request);
 
-    let (response, outcome) = match state.cache.answer(&request, policy).await {
-        Ok(answer) => {
-            if let (ProxyRequest::File(module, version, kind), Answer::File { record, outcome, .. }) =
-                (&request, &answer)
-            {
-                // A fill may hand over a record committed before `removals`
-                // was read, so only a hit's record is trusted as it is.
-                let removals = if *outcome == Outcome::Hit { removals } else { UNCHECKED };
-                state.known.insert(
-                    raw,
-                    KnownFile {
-                        key: file_key(module, version, *kind),
-                        kind: *kind,
-                        record: record.clone(),
-                        removals,
-                    },
-                );
-            }
-            answer_response(&state, answer, &headers, head).await
-        }
-        Err(err) => {
-            let error = ErrorResponse::from(&err);
-            if error.status == StatusCode::NOT_FOUND {
-                tracing::debug!(module = %request.module(), endpoint, reason = %err, "not found");
-            }
-            let outcome = error.outcome;
-            (error.into_response(), outcome)
-        }
-    };
+    let (response, outcome) = answer_request(&state, raw, &request, policy, &headers, head, removals).await;
     let sent = if head { 0 } else { content_length(&response) };
     record(&state, endpoint, outcome, response.status(), started, sent);
     if outcome == "hit" {
         tracing::debug!(module = %request.module(), endpoint, status = response.status().as_u16(), "hit");
     }
     response
+}
+
+/// Responds to a parsed request from the cache. When a stored file's blob
+/// is missing (evicted after its record was read, or lost), its record is
+/// dropped and the cache is consulted once more, which fills it again.
+async fn answer_request(
+    state: &AppState,
+    raw: &str,
+    request: &ProxyRequest,
+    policy: FetchPolicy,
+    headers: &HeaderMap,
+    head: bool,
+    removals: u64,
+) -> (Response, &'static str) {
+    let endpoint = endpoint_of(request);
+    let mut retried = false;
+    loop {
+        let answer = match state.cache.answer(request, policy).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                let (response, outcome) = error_response(&err);
+                if response.status() == StatusCode::NOT_FOUND {
+                    tracing::debug!(module = %request.module(), endpoint, reason = %err, "not found");
+                }
+                return (response, outcome);
+            }
+        };
+
+        let mut stored = None;
+        if let (ProxyRequest::File(module, version, kind), Answer::File { record, outcome, .. }) = (request, &answer) {
+            // A fill may hand over a record committed before `removals`
+            // was read, so only a hit's record is trusted as it is.
+            let removals = if *outcome == Outcome::Hit { removals } else { UNCHECKED };
+            let key = file_key(module, version, *kind);
+            state.known.insert(
+                raw,
+                KnownFile {
+                    key: key.clone(),
+                    kind: *kind,
+                    record: record.clone(),
+                    removals,
+                },
+            );
+            stored = Some((key, record.clone()));
+        }
+
+        match answer_response(state, answer, headers, head).await {
+            Ok(answered) => return answered,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !retried => {
+                if let Some((key, record)) = stored {
+                    if let Err(err) = state.cache.forget_lost_file(&key, &record) {
+                        return error_response(&err);
+                    }
+                }
+                retried = true;
+            }
+            Err(e) => return read_failed(e),
+        }
+    }
+}
+
+fn error_response(err: &CacheError) -> (Response, &'static str) {
+    let error = ErrorResponse::from(err);
+    let outcome = error.outcome;
+    (error.into_response(), outcome)
 }
 
 /// Returns the record of a known path: its copy while no record was removed
@@ -143,12 +191,14 @@ fn known_record(state: &AppState, raw: &str, known: &KnownFile, removals: u64) -
     Some(record)
 }
 
+/// Builds the response for a cache [`Answer`]. A stored file that cannot be
+/// read is returned as an error for the caller to map.
 async fn answer_response(
     state: &AppState,
     answer: Answer,
     headers: &HeaderMap,
     head: bool,
-) -> (Response, &'static str) {
+) -> std::io::Result<(Response, &'static str)> {
     let (representation, outcome) = match answer {
         Answer::File { record, kind, outcome } => {
             let store = state.cache.store();
@@ -159,14 +209,11 @@ async fn answer_response(
                 // Text is read whole, however large, so that gzip applies to
                 // it. Only files up to MAX_ENTRY_BYTES stay in memory.
                 let path = || store.blob_path(&record.sha256);
-                match state
+                let file = state
                     .hot
                     .get(&record.sha256, path, record.size, is_text(content_type))
-                    .await
-                {
-                    Ok(file) => Content::Hot(file),
-                    Err(e) => return read_failed(e),
-                }
+                    .await?;
+                Content::Hot(file)
             };
             let representation = Representation {
                 content,
@@ -197,28 +244,24 @@ async fn answer_response(
         }
     };
 
-    match representation.respond(headers, head).await {
-        Ok(mut response) => {
-            let label = if outcome == Outcome::Stale {
-                "STALE"
-            } else if outcome == Outcome::Hit {
-                "HIT"
-            } else {
-                "MISS"
-            };
-            response
-                .headers_mut()
-                .insert("x-cache", HeaderValue::from_static(label));
-            if outcome == Outcome::Stale {
-                response.headers_mut().insert(
-                    header::WARNING,
-                    HeaderValue::from_static("110 modvault \"Response is Stale\""),
-                );
-            }
-            (response, outcome.label())
-        }
-        Err(e) => read_failed(e),
+    let mut response = representation.respond(headers, head).await?;
+    let label = if outcome == Outcome::Stale {
+        "STALE"
+    } else if outcome == Outcome::Hit {
+        "HIT"
+    } else {
+        "MISS"
+    };
+    response
+        .headers_mut()
+        .insert("x-cache", HeaderValue::from_static(label));
+    if outcome == Outcome::Stale {
+        response.headers_mut().insert(
+            header::WARNING,
+            HeaderValue::from_static("110 modvault \"Response is Stale\""),
+        );
     }
+    Ok((response, outcome.label()))
 }
 
 fn read_failed(e: std::io::Error) -> (Response, &'static str) {

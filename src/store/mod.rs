@@ -280,6 +280,29 @@ impl Store {
         Ok(record)
     }
 
+    /// Removes the record of `key` when it is still `record` and its blob is
+    /// missing, so that the next request fills it again. Returns whether it
+    /// was removed. An eviction that removes both between a request's index
+    /// read and its blob read looks the same, and then this finds no record.
+    pub fn remove_lost_record(&self, key: &str, record: &FileRecord) -> Result<bool, StoreError> {
+        if self.blob_path(&record.sha256).exists() {
+            return Ok(false);
+        }
+        let swapped = self
+            .files
+            .compare_and_swap(key.as_bytes(), Some(record.encode()), None as Option<&[u8]>)?;
+        if swapped.is_err() {
+            return Ok(false);
+        }
+
+        self.count_removal();
+        self.access_times.remove(key.as_bytes())?;
+        if let Some(kind) = kind_of_key(key) {
+            self.totals.remove(kind, record.size);
+        }
+        Ok(true)
+    }
+
     /// Indexes `record` under `key` unless the key has one already; returns
     /// that earlier record, which wins.
     fn insert_record(&self, key: &str, record: &FileRecord) -> Result<Option<FileRecord>, StoreError> {
