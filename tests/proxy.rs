@@ -204,6 +204,30 @@ async fn lost_blob_is_filled_again() {
 }
 
 #[tokio::test]
+async fn lost_blob_after_restart_is_filled_again() {
+    let (fixture, module) = hello_fixture().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
+    let first = client().get(proxy.url(MOD)).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    proxy.stop().await;
+    let sha256 = hex::encode(Sha256::digest(module.mod_file()));
+    let blob = dir.path().join("blobs").join(&sha256[..2]).join(&sha256[2..]);
+    std::fs::remove_file(&blob).unwrap();
+
+    // A new process has no known paths yet, so the request reads the index.
+    let proxy = start_proxy(test_config(dir.path(), &fixture.base)).await;
+    let again = client().get(proxy.url(MOD)).send().await.unwrap();
+
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["x-cache"], "MISS");
+    assert_eq!(again.bytes().await.unwrap().as_ref(), module.mod_file().as_slice());
+    assert_eq!(fixture.count(MOD), 2);
+    assert_eq!(std::fs::read(&blob).unwrap(), module.mod_file());
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn upstream_404_passes_through_and_is_remembered() {
     let (fixture, _) = hello_fixture().await;
     let dir = tempfile::tempdir().unwrap();

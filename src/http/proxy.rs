@@ -61,18 +61,14 @@ pub async fn handle(State(state): State<AppState>, method: Method, uri: Uri, hea
         if let Some(stored) = known_record(&state, raw, &known, removals) {
             let endpoint = endpoint_of_kind(known.kind);
             let answer = Answer::File {
-                record: stored.clone(),
+                record: stored,
                 kind: known.kind,
                 outcome: Outcome::Hit,
             };
             let answered = match answer_response(&state, answer, &headers, head).await {
                 Ok(answered) => Some(answered),
                 // The full path below reads the index again and fills.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => state
-                    .cache
-                    .forget_lost_file(&known.key, &stored)
-                    .err()
-                    .map(|err| error_response(&err)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => forget_lost_known(&state, &known.key),
                 Err(e) => Some(read_failed(e)),
             };
             if let Some((response, outcome)) = answered {
@@ -161,6 +157,17 @@ async fn answer_request(
             Err(e) => return read_failed(e),
         }
     }
+}
+
+/// Drops the index record of a known path whose blob is missing. Returns an
+/// error response only if the index fails.
+fn forget_lost_known(state: &AppState, key: &str) -> Option<(Response, &'static str)> {
+    let forgotten = match state.cache.store().get_file(key) {
+        Ok(Some(record)) => state.cache.forget_lost_file(key, &record),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e.into()),
+    };
+    forgotten.err().map(|err| error_response(&err))
 }
 
 fn error_response(err: &CacheError) -> (Response, &'static str) {
