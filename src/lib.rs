@@ -120,6 +120,7 @@ pub async fn serve(
     log_settings(config, &listener);
 
     let store = state.cache.store().clone();
+    let cache = state.cache.clone();
     let stop_maintenance = Arc::new(tokio::sync::Notify::new());
     let maintenance = tokio::spawn(maintain(
         state.cache.clone(),
@@ -132,6 +133,10 @@ pub async fn serve(
     tokio::select! {
         _ = connections.shutdown() => {}
         _ = tokio::time::sleep(config.shutdown_timeout) => tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown deadline reached; dropping open requests"),
+    }
+
+    if !cache.finish_background(config.shutdown_timeout).await {
+        tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown deadline reached; dropping background fills");
     }
 
     // Stopping between two steps lets a running flush finish before the

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
+use tokio_util::task::TaskTracker;
 
 use super::CacheError;
 use crate::store::{FileRecord, MutableRecord};
@@ -22,9 +23,17 @@ type SharedFill = Shared<BoxFuture<'static, Result<Filled, CacheError>>>;
 #[derive(Default)]
 pub struct Coalescer {
     running: Mutex<HashMap<String, SharedFill>>,
+    /// Tracker of every fill task and background prefetch, which shutdown
+    /// waits for.
+    tasks: TaskTracker,
 }
 
 impl Coalescer {
+    /// Returns the tracker of fill tasks, for work that outlives its request.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
     /// Runs `fill` for `key` unless a fill for it is already running, in which
     /// case this waits for that one. The fill runs in its own task, so it
     /// completes even if every waiting client disconnects.
@@ -37,7 +46,7 @@ impl Coalescer {
             if let Some(existing) = running.get(&key) {
                 existing.clone()
             } else {
-                let task = tokio::spawn(fill);
+                let task = self.tasks.spawn(fill);
                 let shared = async move {
                     task.await
                         .unwrap_or_else(|e| Err(CacheError::Invalid(format!("fill task failed: {e}"))))

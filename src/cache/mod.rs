@@ -181,6 +181,14 @@ impl Cache {
         &self.inner.settings
     }
 
+    /// Waits up to `timeout` for fills and prefetches that run without a
+    /// waiting request; returns whether all of them finished.
+    pub async fn finish_background(&self, timeout: std::time::Duration) -> bool {
+        let tasks = self.inner.fills.tasks();
+        tasks.close();
+        tokio::time::timeout(timeout, tasks.wait()).await.is_ok()
+    }
+
     /// Answers one proxy request from the store or, when `policy` and the
     /// settings allow, by filling it.
     pub async fn answer(&self, request: &ProxyRequest, policy: FetchPolicy) -> Result<Answer, CacheError> {
