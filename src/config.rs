@@ -243,7 +243,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MODVAULT_NEGATIVE_TTL", value_name = "DURATION")]
     pub negative_ttl: Option<String>,
 
-    /// Time in-flight requests get to finish after SIGTERM or SIGINT [default: 30s]
+    /// Time in-flight requests get to finish after SIGTERM or SIGINT, and then background fills [default: 30s]
     #[arg(long, env = "MODVAULT_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     pub shutdown_timeout: Option<String>,
 
