@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
+use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
 use super::CacheError;
@@ -20,18 +21,47 @@ pub enum Filled {
 
 type SharedFill = Shared<BoxFuture<'static, Result<Filled, CacheError>>>;
 
-#[derive(Default)]
 pub struct Coalescer {
     running: Mutex<HashMap<String, SharedFill>>,
     /// Tracker of every fill task and background prefetch, which shutdown
     /// waits for.
     tasks: TaskTracker,
+    /// The runtime that was current when the cache was built. Fills run on
+    /// it, not on the runtime of the connection thread that requested them.
+    runtime: Option<Handle>,
+}
+
+impl Default for Coalescer {
+    fn default() -> Self {
+        Coalescer::new()
+    }
 }
 
 impl Coalescer {
-    /// Returns the tracker of fill tasks, for work that outlives its request.
+    pub fn new() -> Coalescer {
+        Coalescer {
+            running: Mutex::default(),
+            tasks: TaskTracker::new(),
+            runtime: Handle::try_current().ok(),
+        }
+    }
+
+    /// Returns the tracker of fill tasks and prefetches.
     pub fn tasks(&self) -> &TaskTracker {
         &self.tasks
+    }
+
+    /// Runs `task` on the cache's runtime, tracked, for work that outlives
+    /// its request.
+    pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.runtime {
+            Some(runtime) => self.tasks.spawn_on(task, runtime),
+            None => self.tasks.spawn(task),
+        }
     }
 
     /// Runs `fill` for `key` unless a fill for it is already running, in which
@@ -46,7 +76,7 @@ impl Coalescer {
             if let Some(existing) = running.get(&key) {
                 existing.clone()
             } else {
-                let task = self.tasks.spawn(fill);
+                let task = self.spawn(fill);
                 let shared = async move {
                     task.await
                         .unwrap_or_else(|e| Err(CacheError::Invalid(format!("fill task failed: {e}"))))

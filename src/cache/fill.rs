@@ -129,7 +129,7 @@ impl Cache {
         }
 
         let cache = self.clone();
-        self.inner.fills.tasks().spawn(async move {
+        self.inner.fills.spawn(async move {
             let fill_key = key.clone();
             let filler = cache.clone();
             let result = cache

@@ -156,7 +156,7 @@ impl Cache {
                 upstream,
                 metrics,
                 settings,
-                fills: Coalescer::default(),
+                fills: Coalescer::new(),
                 negative: NegativeCache::default(),
                 clock,
                 sumdb,
